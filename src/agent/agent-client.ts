@@ -1,0 +1,204 @@
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { RunvError } from '../core/errors';
+import { ContainerModel, ProcessModel } from '../core/model';
+import { Attribute, AttributeReader, Frame, FrameDecoder, FrameError, attr, encodeFrame, isReply } from './codec';
+import { addContainerAttributes, processAddress, startProcessAttributes } from './messages';
+import { Errno, MAX_DATA_CHUNK, MessageType, PROTOCOL_VERSION, Tag } from './protocol';
+
+/** An ERROR reply from the guest, with the errno it carried. */
+export class AgentError extends RunvError {
+  constructor(readonly errno: number, message: string, readonly exitStatus?: number) {
+    super(exitStatus === 127 ? 'process-not-found' : exitStatus === 126 ? 'process-not-executable' : 'guest', message);
+  }
+}
+
+export interface ProcessOutput {
+  containerId: string;
+  processId: string;
+  data: Buffer;
+}
+
+export interface ProcessExit {
+  containerId: string;
+  processId: string;
+  status: number;
+  signal?: number;
+}
+
+interface Pending {
+  resolve: (reply: AttributeReader) => void;
+  reject: (error: Error) => void;
+}
+
+export interface AgentClientEvents {
+  stdout: [ProcessOutput];
+  stderr: [ProcessOutput];
+  exit: [ProcessExit];
+  close: [];
+}
+
+const HELLO_INTERVAL_MS = 100;
+
+/**
+ * The host side of the agent protocol over one stream (the VM's virtio-serial socket, or a unix
+ * socket to a standalone guest-init in tests). Requests are matched to replies by id; stdout,
+ * stderr and exit arrive as events.
+ */
+export class AgentClient extends EventEmitter<AgentClientEvents> {
+  private readonly decoder = new FrameDecoder();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly socket: net.Socket) {
+    super();
+    socket.on('data', (chunk) => this.receive(chunk));
+    // 'close' follows every 'error' and settles what is pending.
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+      this.shutdownPending('agent channel closed');
+      this.emit('close');
+    });
+  }
+
+  static connect(path: string): Promise<AgentClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection(path);
+      socket.once('connect', () => resolve(new AgentClient(socket)));
+      socket.once('error', (error) => reject(new RunvError('guest', `cannot connect to the agent channel ${path}: ${error.message}`)));
+    });
+  }
+
+  /**
+   * Says hello until the guest answers: bytes sent before guest-init opens its port are dropped,
+   * so one hello may be lost. Resolves with the guest's protocol version.
+   */
+  async hello(signal?: AbortSignal): Promise<number> {
+    const helloIds: number[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<AttributeReader>((resolve, reject) => {
+      const send = (): void => {
+        helloIds.push(this.nextId);
+        this.request(MessageType.Hello, [attr.u32(Tag.Version, PROTOCOL_VERSION)]).then(resolve, (error) => {
+          if (error instanceof AgentError || this.closed) reject(error);
+        });
+        timer = setTimeout(send, HELLO_INTERVAL_MS);
+      };
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      send();
+    });
+    try {
+      const reply = await answered;
+      return reply.required(Tag.Version, reply.u32);
+    } finally {
+      clearTimeout(timer);
+      // Late answers to repeated hellos are expected: forget their waiters.
+      for (const id of helloIds) this.pending.delete(id);
+    }
+  }
+
+  async addContainer(container: ContainerModel): Promise<void> {
+    await this.request(MessageType.AddContainer, addContainerAttributes(container));
+  }
+
+  async startProcess(process: ProcessModel): Promise<number> {
+    const reply = await this.request(MessageType.StartProcess, startProcessAttributes(process));
+    return reply.required(Tag.Pid, reply.u32);
+  }
+
+  /** Sends stdin in chunks, each after the guest acknowledged the previous one. */
+  async writeStdin(containerId: string, processId: string, data: Buffer): Promise<void> {
+    for (let offset = 0; offset < data.length; offset += MAX_DATA_CHUNK) {
+      const chunk = data.subarray(offset, offset + MAX_DATA_CHUNK);
+      await this.request(MessageType.Stdin, [...processAddress(containerId, processId), attr.bytes(Tag.Data, chunk)]);
+    }
+  }
+
+  async closeStdin(containerId: string, processId: string): Promise<void> {
+    await this.request(MessageType.Stdin, processAddress(containerId, processId));
+  }
+
+  async resize(containerId: string, processId: string, rows: number, cols: number): Promise<void> {
+    await this.request(MessageType.Resize, [...processAddress(containerId, processId), attr.u32(Tag.Rows, rows), attr.u32(Tag.Cols, cols)]);
+  }
+
+  async signal(containerId: string, processId: string, signal: number): Promise<void> {
+    await this.request(MessageType.Signal, [...processAddress(containerId, processId), attr.u32(Tag.Signal, signal)]);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.request(MessageType.Shutdown, []);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** Sends raw bytes: for tests that feed the guest malformed frames. */
+  sendRaw(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  request(type: MessageType, attributes: Attribute[]): Promise<AttributeReader> {
+    if (this.closed) return Promise.reject(new RunvError('guest', 'the agent channel is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.socket.write(encodeFrame({ type, id, attributes }));
+    });
+  }
+
+  private receive(chunk: Buffer): void {
+    for (const event of this.decoder.push(chunk)) {
+      if (event.kind === 'error') this.answerBadFrame(event.error);
+      else this.dispatch(event.frame);
+    }
+  }
+
+  private answerBadFrame(error: FrameError): void {
+    this.socket.write(encodeFrame({ type: MessageType.Error, id: error.id, attributes: [attr.u32(Tag.Code, error.errno), attr.str(Tag.Message, error.message)] }));
+  }
+
+  private dispatch(frame: Frame): void {
+    const reader = new AttributeReader(frame.attributes, frame.id);
+    try {
+      if (isReply(frame.type)) this.settle(frame, reader);
+      else this.handleEvent(frame, reader);
+    } catch (error) {
+      if (error instanceof FrameError && frame.type !== MessageType.Error) this.answerBadFrame(error);
+    }
+  }
+
+  private settle(frame: Frame, reader: AttributeReader): void {
+    const waiter = this.pending.get(frame.id);
+    if (!waiter) return;
+    this.pending.delete(frame.id);
+    if (frame.type === MessageType.Ok) return waiter.resolve(reader);
+    const errno = reader.u32(Tag.Code) ?? 0;
+    waiter.reject(new AgentError(errno, reader.str(Tag.Message) ?? `guest error ${errno}`, reader.u32(Tag.ExitStatus)));
+  }
+
+  private handleEvent(frame: Frame, reader: AttributeReader): void {
+    const address = () => ({ containerId: reader.required(Tag.ContainerId, reader.str), processId: reader.required(Tag.ProcessId, reader.str) });
+    switch (frame.type) {
+      case MessageType.Stdout:
+        this.emit('stdout', { ...address(), data: reader.bytes(Tag.Data) ?? Buffer.alloc(0) });
+        return;
+      case MessageType.Stderr:
+        this.emit('stderr', { ...address(), data: reader.bytes(Tag.Data) ?? Buffer.alloc(0) });
+        return;
+      case MessageType.Exit:
+        this.emit('exit', { ...address(), status: reader.required(Tag.ExitStatus, reader.u32), signal: reader.u32(Tag.Signal) });
+        return;
+      default:
+        throw new FrameError(Errno.EOPNOTSUPP, `unexpected message type ${frame.type} from the guest`, frame.id);
+    }
+  }
+
+  private shutdownPending(reason: string): void {
+    for (const p of this.pending.values()) p.reject(new RunvError('guest', reason));
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,60 @@
+import { Command, Flags, Interfaces } from '@oclif/core';
+import { Container } from 'inversify';
+import { RunvError } from '../core/errors';
+import { createContainer } from '../di/container';
+import { Hypervisor } from '../core/ports';
+import { parseAccel } from '../hypervisor/accel';
+import { defaultRuntimeConfig, RuntimeConfig } from '../runtime/runtime-config';
+
+export type RunvFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RunvCommand)['baseFlags'] & T['flags']>;
+
+/**
+ * What every runv command shares: the global flags (runc's, plus runv's own), the service
+ * container built from them, and the CLI boundary where a RunvError becomes one line on stderr
+ * and its exit code.
+ */
+export abstract class RunvCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    root: Flags.string({ summary: 'Directory for container state.', default: '/run/runv', helpGroup: 'GLOBAL' }),
+    'images-dir': Flags.string({ summary: 'Directory of guest images.', default: '/var/lib/runv/images', helpGroup: 'GLOBAL' }),
+    'template-dir': Flags.string({ summary: 'Directory of libvirt domain templates.', helpGroup: 'GLOBAL' }),
+    'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: 'qemu:///system', env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
+    accel: Flags.string({ summary: 'Accelerator: kvm, tcg, or auto (KVM only where it really works).', default: 'auto', options: ['auto', 'kvm', 'tcg'], helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ summary: 'Print stack traces of errors.', helpGroup: 'GLOBAL' }),
+  };
+
+  protected flags!: RunvFlags<T>;
+  private services: Container | undefined;
+
+  override async init(): Promise<void> {
+    await super.init();
+    const { flags } = await this.parse(this.ctor);
+    this.flags = flags as RunvFlags<T>;
+  }
+
+  protected runtimeConfig(): RuntimeConfig {
+    return defaultRuntimeConfig({
+      root: this.flags.root,
+      imagesDir: this.flags['images-dir'],
+      templateDir: this.flags['template-dir'],
+      libvirtUri: this.flags['libvirt-uri'],
+      accel: parseAccel(this.flags.accel),
+    });
+  }
+
+  protected get container(): Container {
+    this.services ??= createContainer(this.runtimeConfig());
+    return this.services;
+  }
+
+  protected override async finally(error: Error | undefined): Promise<void> {
+    if (this.services?.isBound(Hypervisor)) await this.services.get<Hypervisor>(Hypervisor).close();
+    return super.finally(error);
+  }
+
+  protected override async catch(error: Error & { exitCode?: number }): Promise<void> {
+    if (!(error instanceof RunvError)) return super.catch(error);
+    process.stderr.write(`runv: ${this.flags?.debug ? error.stack : error.message}\n`);
+    process.exitCode = error.exitCode;
+  }
+}

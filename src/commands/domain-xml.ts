@@ -1,0 +1,20 @@
+import { Args, Flags } from '@oclif/core';
+import { RunvCommand } from '../cli/runv-command';
+import { RunService } from '../runtime/run-service';
+import { SandboxLauncher } from '../runtime/sandbox-launcher';
+
+export default class DomainXml extends RunvCommand<typeof DomainXml> {
+  static override summary = 'Print the libvirt domain XML runv would define for a bundle, without starting anything.';
+  static override examples = ['<%= config.bin %> domain-xml --bundle ./b demo', '<%= config.bin %> domain-xml --bundle ./b --accel kvm demo | virt-xml-validate - domain'];
+  static override args = { id: Args.string({ description: 'Container id', required: true }) };
+  static override flags = {
+    bundle: Flags.string({ char: 'b', summary: 'Path to the OCI bundle.', default: '.' }),
+  };
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(DomainXml);
+    const sandbox = this.container.get(RunService).prepare({ id: args.id, bundle: this.flags.bundle });
+    const { xml } = await this.container.get(SandboxLauncher).describe(sandbox);
+    process.stdout.write(xml);
+  }
+}

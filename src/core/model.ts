@@ -1,0 +1,62 @@
+/**
+ * The sandbox model: what runv needs to know to run one container in one VM, translated from
+ * the OCI spec (src/oci) and consumed by the domain XML builder and the agent. No I/O here.
+ */
+export interface Rlimit {
+  type: string;
+  soft: bigint;
+  hard: bigint;
+}
+
+export interface ProcessModel {
+  containerId: string;
+  processId: string;
+  init: boolean;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  umask?: number;
+  rlimits: Rlimit[];
+  noNewPrivileges: boolean;
+  terminal: boolean;
+  rows?: number;
+  cols?: number;
+}
+
+/** A filesystem the guest mounts inside the container (proc, tmpfs, ...). */
+export interface GuestMount {
+  type: string;
+  source: string;
+  destination: string;
+  options: string[];
+}
+
+export interface ContainerModel {
+  id: string;
+  /** How the guest finds the rootfs: a 9p tag with its fstype and mount data. */
+  rootfs: { source: string; fstype: string; options: string; readonly: boolean };
+  hostname?: string;
+  mounts: GuestMount[];
+}
+
+export interface VmResources {
+  memoryMiB: number;
+  vcpus: number;
+}
+
+export interface SandboxModel {
+  id: string;
+  bundle: string;
+  /** Absolute host path of the container's root filesystem. */
+  rootfsPath: string;
+  resources: VmResources;
+  container: ContainerModel;
+  process: ProcessModel;
+  annotations: Record<string, string>;
+}
+
+export const ROOTFS_TAG = 'rootfs';
+export const INIT_PROCESS_ID = 'init';

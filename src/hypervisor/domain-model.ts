@@ -1,0 +1,53 @@
+import { SandboxModel } from '../core/model';
+
+export type DomainType = 'kvm' | 'qemu';
+
+/** Everything container-specific that goes into a libvirt domain, in libvirt's terms. */
+export interface DomainModel {
+  name: string;
+  type: DomainType;
+  memoryMiB: number;
+  vcpus: number;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  consoleLog: string;
+  agentSocket: string;
+  shares: { source: string; tag: string; readonly: boolean }[];
+  metadata: { id: string; bundle: string };
+}
+
+export const DOMAIN_PREFIX = 'runv-';
+export const METADATA_NAMESPACE = 'https://runv.dev/xmlns/container/1';
+
+export const domainName = (id: string): string => `${DOMAIN_PREFIX}${id}`;
+
+/**
+ * Boot flags measured on TCG (../shared/HOST.md): quiet console and no crypto self-tests save a
+ * few hundred ms; panic=-1 turns a guest panic into a reboot, which the domain turns into exit.
+ */
+export const KERNEL_CMDLINE = 'console=ttyS0 quiet loglevel=0 cryptomgr.notests no_timer_check tsc=reliable i8042.noaux panic=-1 reboot=t';
+
+export interface HostPaths {
+  kernel: string;
+  initrd: string;
+  consoleLog: string;
+  agentSocket: string;
+}
+
+/** Pure: the sandbox model plus where things live on the host -> the domain model. */
+export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, paths: HostPaths): DomainModel {
+  return {
+    name: domainName(sandbox.id),
+    type,
+    memoryMiB: sandbox.resources.memoryMiB,
+    vcpus: sandbox.resources.vcpus,
+    kernel: paths.kernel,
+    initrd: paths.initrd,
+    cmdline: KERNEL_CMDLINE,
+    consoleLog: paths.consoleLog,
+    agentSocket: paths.agentSocket,
+    shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source, readonly: sandbox.container.rootfs.readonly }],
+    metadata: { id: sandbox.id, bundle: sandbox.bundle },
+  };
+}

@@ -1,0 +1,84 @@
+import { Builder, parseStringPromise } from 'xml2js';
+import { RunvError } from '../core/errors';
+import { DomainModel, METADATA_NAMESPACE } from './domain-model';
+
+/** An element as xml2js represents it: attributes under `$`, text under `_`, children as arrays. */
+type XmlNode = { $?: Record<string, string>; _?: string; [child: string]: unknown };
+
+/**
+ * Merges the container's parts into an operator-owned template. Pure apart from xml2js: the
+ * template text comes in, the domain XML goes out, nothing is built by concatenating strings.
+ */
+export async function buildDomainXml(template: string, templateFile: string, model: DomainModel): Promise<string> {
+  const domain = await parseTemplate(template, templateFile);
+  domain.$ = { ...domain.$, type: model.type };
+  domain.name = [model.name];
+  domain.metadata = [{ ...firstChild(domain, 'metadata'), 'runv:container': [metadataOf(model)] }];
+  domain.memory = [{ $: { unit: 'MiB' }, _: String(model.memoryMiB) }];
+  delete domain.currentMemory;
+  domain.vcpu = [{ $: { ...firstChild(domain, 'vcpu').$, placement: 'static' }, _: String(model.vcpus) }];
+  domain.os = [{ ...firstChild(domain, 'os'), kernel: [model.kernel], initrd: [model.initrd], cmdline: [model.cmdline] }];
+  domain.devices = [appendDevices(firstChild(domain, 'devices'), model)];
+  if (!domain.seclabel) domain.seclabel = [runAsRoot()];
+  return new Builder({ headless: true, renderOpts: { pretty: true, indent: '  ', newline: '\n' } }).buildObject({ domain }) + '\n';
+}
+
+async function parseTemplate(template: string, templateFile: string): Promise<XmlNode> {
+  let parsed: { domain?: XmlNode } | null;
+  try {
+    parsed = await parseStringPromise(template);
+  } catch (error) {
+    throw new RunvError('invalid-argument', `template ${templateFile}: ${oneLine((error as Error).message)}`);
+  }
+  if (!parsed || typeof parsed.domain !== 'object') throw new RunvError('invalid-argument', `template ${templateFile}: the root element must be <domain>`);
+  return parsed.domain;
+}
+
+function firstChild(node: XmlNode, name: string): XmlNode {
+  const children = node[name];
+  if (!Array.isArray(children) || children.length === 0) return {};
+  return typeof children[0] === 'object' ? (children[0] as XmlNode) : {};
+}
+
+function metadataOf(model: DomainModel): XmlNode {
+  return { $: { 'xmlns:runv': METADATA_NAMESPACE }, 'runv:id': [model.metadata.id], 'runv:bundle': [model.metadata.bundle] };
+}
+
+function appendDevices(devices: XmlNode, model: DomainModel): XmlNode {
+  const add = (name: string, ...nodes: XmlNode[]): void => {
+    const existing = Array.isArray(devices[name]) ? (devices[name] as XmlNode[]) : [];
+    devices[name] = [...existing, ...nodes];
+  };
+  add('filesystem', ...model.shares.map(shareOf));
+  add('channel', {
+    $: { type: 'unix' },
+    source: [{ $: { mode: 'bind', path: model.agentSocket } }],
+    target: [{ $: { type: 'virtio', name: 'io.runv.agent' } }],
+  });
+  add('serial', { $: { type: 'file' }, source: [{ $: { path: model.consoleLog } }], target: [{ $: { port: '0' } }] });
+  add('console', { $: { type: 'file' }, source: [{ $: { path: model.consoleLog } }], target: [{ $: { type: 'serial', port: '0' } }] });
+  return devices;
+}
+
+function shareOf(share: DomainModel['shares'][number]): XmlNode {
+  const node: XmlNode = {
+    $: { type: 'mount', accessmode: 'passthrough' },
+    source: [{ $: { dir: share.source } }],
+    target: [{ $: { dir: share.tag } }],
+  };
+  if (share.readonly) node.readonly = [''];
+  return node;
+}
+
+/**
+ * Debian's libvirt runs QEMU as libvirt-qemu, which can neither read a bundle's root-only files
+ * nor keep their ownership through a 9p passthrough share. This label runs this domain's QEMU
+ * as root without touching the host's qemu.conf; the VM is the isolation boundary.
+ */
+function runAsRoot(): XmlNode {
+  return { $: { type: 'static', model: 'dac', relabel: 'no' }, label: ['+0:+0'] };
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}

@@ -1,0 +1,75 @@
+import { injectable } from 'inversify';
+import { RunvError } from '../core/errors';
+import { DomainState, Hypervisor } from '../core/ports';
+
+type Binding = typeof import('@unraid/libvirt', { with: { 'resolution-mode': 'import' } });
+type Connection = InstanceType<Binding['Hypervisor']>;
+
+export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+
+/** libvirt's virDomainState numbers, as virDomainGetInfo reports them. */
+const STATES: Record<number, DomainState> = { 1: 'running', 2: 'other', 3: 'paused', 4: 'other', 5: 'shutoff', 6: 'crashed', 7: 'paused' };
+
+/**
+ * The Hypervisor port on @unraid/libvirt (N-API). The binding is an ES module with a native
+ * part, loaded on first use so that commands which never touch libvirt start fast.
+ */
+@injectable()
+export class LibvirtHypervisor implements Hypervisor {
+  private connection: Promise<Connection> | undefined;
+
+  constructor(private readonly uri: string = DEFAULT_LIBVIRT_URI) {}
+
+  async createTransient(xml: string): Promise<void> {
+    const conn = await this.connect();
+    await conn.domainCreateXML(xml).catch((error: Error) => {
+      throw new RunvError('unavailable', `libvirt could not start the domain: ${firstLine(error.message)}`, { cause: error });
+    });
+  }
+
+  async stateOf(name: string): Promise<DomainState | undefined> {
+    const conn = await this.connect();
+    const domain = await conn.domainLookupByName(name).catch(ignoreNotFound);
+    if (!domain) return undefined;
+    const info = await conn.domainGetInfo(domain).catch(ignoreNotFound);
+    return info ? (STATES[info.state] ?? 'other') : undefined;
+  }
+
+  async destroy(name: string): Promise<void> {
+    const conn = await this.connect();
+    const domain = await conn.domainLookupByName(name).catch(ignoreNotFound);
+    if (domain) await conn.domainDestroy(domain).catch(ignoreNotFound);
+  }
+
+  async close(): Promise<void> {
+    const pending = this.connection;
+    this.connection = undefined;
+    if (pending) await (await pending.catch(() => undefined))?.connectClose().catch(() => undefined);
+  }
+
+  private connect(): Promise<Connection> {
+    this.connection ??= this.open();
+    return this.connection;
+  }
+
+  private async open(): Promise<Connection> {
+    const binding: Binding = await import('@unraid/libvirt');
+    const conn = new binding.Hypervisor({ uri: this.uri });
+    try {
+      await conn.connectOpen();
+    } catch (error) {
+      throw new RunvError('unavailable', `cannot connect to libvirt at ${this.uri}: is libvirtd running? (start it with: virtlogd -d && libvirtd -d)`, { cause: error });
+    }
+    return conn;
+  }
+}
+
+/** libvirt reports a missing domain (or one that vanished meanwhile) as an error; here it is just absent. */
+function ignoreNotFound(error: Error): undefined {
+  if (/not found|no domain|domain is not running/i.test(error.message)) return undefined;
+  throw new RunvError('unavailable', `libvirt: ${firstLine(error.message)}`, { cause: error });
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0].trim();
+}

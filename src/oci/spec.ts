@@ -1,0 +1,33 @@
+/** The subset of the OCI runtime-spec (config.json) that runv reads, as the spec names it. */
+export interface OciSpec {
+  ociVersion: string;
+  root: { path: string; readonly?: boolean };
+  process?: OciProcess;
+  hostname?: string;
+  mounts?: OciMount[];
+  annotations?: Record<string, string>;
+  linux?: {
+    resources?: {
+      memory?: { limit?: number };
+      cpu?: { quota?: number; period?: number; cpus?: string };
+    };
+  };
+}
+
+export interface OciProcess {
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
+  user: { uid: number; gid: number; umask?: number; additionalGids?: number[] };
+  args: string[];
+  env?: string[];
+  cwd: string;
+  rlimits?: { type: string; soft: number; hard: number }[];
+  noNewPrivileges?: boolean;
+}
+
+export interface OciMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}

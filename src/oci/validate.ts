@@ -1,0 +1,138 @@
+import { invalidSpec } from '../core/errors';
+import { OciMount, OciProcess, OciSpec } from './spec';
+
+/**
+ * Parses config.json text into an OciSpec, checking every field runv reads and naming the
+ * first one that is wrong. Pure: the caller reads the file.
+ */
+export function parseSpec(text: string): OciSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw invalidSpec('(file)', `not valid JSON: ${(error as Error).message}`);
+  }
+  const spec = object(raw, '(file)');
+  string(spec.ociVersion, 'ociVersion');
+  const root = object(spec.root, 'root');
+  nonEmptyString(root.path, 'root.path');
+  optional(root.readonly, 'root.readonly', boolean);
+  if (spec.process !== undefined) validateProcess(spec.process);
+  optional(spec.hostname, 'hostname', string);
+  optional(spec.mounts, 'mounts', (v, f) => array(v, f).forEach((m, i) => validateMount(m, `${f}[${i}]`)));
+  optional(spec.annotations, 'annotations', (v, f) => Object.entries(object(v, f)).forEach(([k, s]) => string(s, `${f}.${k}`)));
+  optional(spec.linux, 'linux', validateLinux);
+  return spec as unknown as OciSpec;
+}
+
+/** The process is optional in the spec, but `run` needs one. */
+export function requireProcess(spec: OciSpec): OciProcess {
+  if (!spec.process) throw invalidSpec('process', 'is required to run a container');
+  return spec.process;
+}
+
+function validateProcess(value: unknown): void {
+  const p = object(value, 'process');
+  optional(p.terminal, 'process.terminal', boolean);
+  optional(p.consoleSize, 'process.consoleSize', (v, f) => {
+    const size = object(v, f);
+    uint(size.height, `${f}.height`);
+    uint(size.width, `${f}.width`);
+  });
+  const user = object(p.user, 'process.user');
+  uint(user.uid, 'process.user.uid');
+  uint(user.gid, 'process.user.gid');
+  optional(user.umask, 'process.user.umask', uint);
+  optional(user.additionalGids, 'process.user.additionalGids', (v, f) => array(v, f).forEach((g, i) => uint(g, `${f}[${i}]`)));
+  const args = array(p.args, 'process.args');
+  if (args.length === 0) throw invalidSpec('process.args', 'must name a program to run');
+  args.forEach((a, i) => string(a, `process.args[${i}]`));
+  optional(p.env, 'process.env', (v, f) =>
+    array(v, f).forEach((e, i) => {
+      if (!string(e, `${f}[${i}]`).includes('=')) throw invalidSpec(`${f}[${i}]`, 'must be KEY=value');
+    }),
+  );
+  const cwd = nonEmptyString(p.cwd, 'process.cwd');
+  if (!cwd.startsWith('/')) throw invalidSpec('process.cwd', 'must be an absolute path');
+  optional(p.rlimits, 'process.rlimits', (v, f) =>
+    array(v, f).forEach((r, i) => {
+      const rl = object(r, `${f}[${i}]`);
+      const type = nonEmptyString(rl.type, `${f}[${i}].type`);
+      if (!/^RLIMIT_[A-Z]+$/.test(type)) throw invalidSpec(`${f}[${i}].type`, `unknown rlimit ${JSON.stringify(type)}`);
+      uint64(rl.soft, `${f}[${i}].soft`);
+      uint64(rl.hard, `${f}[${i}].hard`);
+    }),
+  );
+  optional(p.noNewPrivileges, 'process.noNewPrivileges', boolean);
+}
+
+function validateMount(value: unknown, field: string): OciMount {
+  const m = object(value, field);
+  const destination = nonEmptyString(m.destination, `${field}.destination`);
+  if (!destination.startsWith('/')) throw invalidSpec(`${field}.destination`, 'must be an absolute path');
+  optional(m.type, `${field}.type`, string);
+  optional(m.source, `${field}.source`, string);
+  optional(m.options, `${field}.options`, (v, f) => array(v, f).forEach((o, i) => string(o, `${f}[${i}]`)));
+  return m as unknown as OciMount;
+}
+
+function validateLinux(value: unknown, field: string): void {
+  const linux = object(value, field);
+  optional(linux.resources, `${field}.resources`, (v, f) => {
+    const resources = object(v, f);
+    optional(resources.memory, `${f}.memory`, (m, mf) => optional(object(m, mf).limit, `${mf}.limit`, integer));
+    optional(resources.cpu, `${f}.cpu`, (c, cf) => {
+      const cpu = object(c, cf);
+      optional(cpu.quota, `${cf}.quota`, integer);
+      optional(cpu.period, `${cf}.period`, uint);
+      optional(cpu.cpus, `${cf}.cpus`, string);
+    });
+  });
+}
+
+type Check = (value: unknown, field: string) => unknown;
+
+function optional(value: unknown, field: string, check: Check): void {
+  if (value !== undefined && value !== null) check(value, field);
+}
+
+function object(value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidSpec(field, value === undefined ? 'is missing' : 'must be an object');
+  return value as Record<string, unknown>;
+}
+
+function array(value: unknown, field: string): unknown[] {
+  if (!Array.isArray(value)) throw invalidSpec(field, value === undefined ? 'is missing' : 'must be an array');
+  return value;
+}
+
+function string(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw invalidSpec(field, value === undefined ? 'is missing' : 'must be a string');
+  return value;
+}
+
+function nonEmptyString(value: unknown, field: string): string {
+  if (string(value, field) === '') throw invalidSpec(field, 'must not be empty');
+  return value as string;
+}
+
+function boolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') throw invalidSpec(field, 'must be true or false');
+  return value;
+}
+
+function integer(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalidSpec(field, value === undefined ? 'is missing' : 'must be an integer');
+  return value;
+}
+
+function uint(value: unknown, field: string): number {
+  if (integer(value, field) < 0) throw invalidSpec(field, 'must not be negative');
+  return value as number;
+}
+
+/** JSON cannot carry a u64 exactly; values near 2^64 mean unlimited and are clamped later. */
+function uint64(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidSpec(field, value === undefined ? 'is missing' : 'must be a non-negative integer');
+  return value;
+}

@@ -1,0 +1,36 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RunvError } from '../core/errors';
+import { OciSpec } from '../oci/spec';
+import { parseSpec } from '../oci/validate';
+
+export interface Bundle {
+  dir: string;
+  spec: OciSpec;
+  rootfs: string;
+}
+
+/** Reads and checks a bundle directory: config.json valid, rootfs an existing directory. */
+export function loadBundle(bundleDir: string): Bundle {
+  const dir = path.resolve(bundleDir);
+  if (!isDirectory(dir)) throw new RunvError('not-found', `bundle ${dir} does not exist or is not a directory`);
+  const configPath = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(configPath, 'utf8');
+  } catch {
+    throw new RunvError('not-found', `bundle ${dir} has no config.json (create one with: runv spec --bundle ${dir})`);
+  }
+  const spec = parseSpec(text);
+  const rootfs = path.resolve(dir, spec.root.path);
+  if (!isDirectory(rootfs)) throw new RunvError('not-found', `config.json: root.path: ${rootfs} does not exist or is not a directory`);
+  return { dir, spec, rootfs };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

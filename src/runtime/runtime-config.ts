@@ -1,0 +1,38 @@
+import * as path from 'node:path';
+import { AccelChoice } from '../hypervisor/accel';
+import { DEFAULT_LIBVIRT_URI } from '../hypervisor/libvirt-hypervisor';
+
+/** Host-wide settings; the CLI's global flags fill them in. */
+export interface RuntimeConfig {
+  /** Per-container state directories live here (runc's --root). */
+  root: string;
+  /** Unix sockets live under a short fixed directory: callers' roots can exceed the 107-byte socket path limit. */
+  socketDir: string;
+  imagesDir: string;
+  templateDir: string;
+  libvirtUri: string;
+  accel: AccelChoice;
+  /** How long a guest may take to boot and answer, under TCG included. */
+  bootTimeoutMs: number;
+}
+
+export const RuntimeConfig = Symbol.for('runv.RuntimeConfig');
+
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+
+export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
+  return {
+    root: '/run/runv',
+    socketDir: '/run/runv/sock',
+    imagesDir: '/var/lib/runv/images',
+    templateDir: path.join(PACKAGE_ROOT, 'templates'),
+    libvirtUri: DEFAULT_LIBVIRT_URI,
+    accel: 'auto',
+    bootTimeoutMs: 60_000,
+    ...stripUndefined(overrides),
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,144 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { inject, injectable } from 'inversify';
+import { AgentClient } from '../agent/agent-client';
+import { RunvError } from '../core/errors';
+import { SandboxModel } from '../core/model';
+import { Hypervisor } from '../core/ports';
+import { chooseDomainType, hostKvmFacts } from '../hypervisor/accel';
+import { DomainModel, sandboxToDomain } from '../hypervisor/domain-model';
+import { buildDomainXml } from '../hypervisor/domain-xml';
+import { ImageStore } from '../image/image-store';
+import { CleanupStack } from './cleanup-stack';
+import { RuntimeConfig } from './runtime-config';
+import { SandboxPaths, sandboxPaths } from './sandbox-paths';
+
+const TEMPLATE_FILE = 'qemu.xml';
+const SHUTDOWN_GRACE_MS = 3000;
+const WATCH_INTERVAL_MS = 250;
+
+/** A booted VM whose guest-init has answered, ready to take containers. */
+export interface RunningSandbox {
+  readonly agent: AgentClient;
+  readonly domain: string;
+  /** Powers the VM off (cleanly if the guest answers) and removes every file made for it. */
+  teardown(): Promise<void>;
+}
+
+export interface DomainDescription {
+  model: DomainModel;
+  xml: string;
+  paths: SandboxPaths;
+}
+
+@injectable()
+export class SandboxLauncher {
+  constructor(
+    @inject(Hypervisor) private readonly hypervisor: Hypervisor,
+    @inject(RuntimeConfig) private readonly config: RuntimeConfig,
+    @inject(ImageStore) private readonly images: ImageStore,
+  ) {}
+
+  /** The libvirt domain a sandbox would get, without creating anything. */
+  async describe(sandbox: SandboxModel): Promise<DomainDescription> {
+    const image = await this.images.current(this.config.imagesDir);
+    const { type } = chooseDomainType(this.config.accel, hostKvmFacts());
+    const paths = sandboxPaths(this.config, sandbox.id);
+    const model = sandboxToDomain(sandbox, type, { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket });
+    const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
+    const template = readTemplate(templateFile);
+    return { model, xml: await buildDomainXml(template, templateFile, model), paths };
+  }
+
+  async launch(sandbox: SandboxModel): Promise<RunningSandbox> {
+    const { model, xml, paths } = await this.describe(sandbox);
+    const cleanup = new CleanupStack();
+    try {
+      this.claimStateDir(sandbox.id, paths, cleanup);
+      if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
+      prepareSocket(paths.agentSocket, cleanup);
+      await this.hypervisor.createTransient(xml);
+      cleanup.push('destroy domain', () => this.hypervisor.destroy(model.name));
+      const agent = await AgentClient.connect(paths.agentSocket);
+      cleanup.push('close agent channel', () => agent.close());
+      await this.waitForGuest(agent, model.name, paths);
+      return { agent, domain: model.name, teardown: () => this.teardown(agent, cleanup) };
+    } catch (error) {
+      await cleanup.run();
+      throw error;
+    }
+  }
+
+  private claimStateDir(id: string, paths: SandboxPaths, cleanup: CleanupStack): void {
+    fs.mkdirSync(path.dirname(paths.stateDir), { recursive: true, mode: 0o711 });
+    try {
+      // mkdir is the lock: of two runs with one id, exactly one creates the directory.
+      fs.mkdirSync(paths.stateDir, { mode: 0o711 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw inUse(id, `${paths.stateDir} exists`);
+      throw error;
+    }
+    cleanup.push('remove state directory', () => fs.rmSync(paths.stateDir, { recursive: true, force: true }));
+  }
+
+  /** Waits for guest-init's hello, failing fast if the VM dies or the boot takes too long. */
+  private async waitForGuest(agent: AgentClient, name: string, paths: SandboxPaths): Promise<void> {
+    const abort = new AbortController();
+    const deadline = Date.now() + this.config.bootTimeoutMs;
+    const watch = setInterval(() => {
+      if (Date.now() > deadline) abort.abort(bootFailure(`guest-init did not answer within ${this.config.bootTimeoutMs / 1000} s`, paths));
+      this.hypervisor.stateOf(name).then(
+        (state) => (state === undefined || state === 'shutoff' || state === 'crashed' ? abort.abort(bootFailure('the VM stopped while booting', paths)) : undefined),
+        (error) => abort.abort(error),
+      );
+    }, WATCH_INTERVAL_MS);
+    try {
+      await agent.hello(abort.signal);
+    } finally {
+      clearInterval(watch);
+    }
+  }
+
+  private async teardown(agent: AgentClient, cleanup: CleanupStack): Promise<void> {
+    // A clean shutdown lets the guest sync the rootfs; destroy follows either way.
+    await Promise.race([agent.shutdown().catch(() => undefined), delay(SHUTDOWN_GRACE_MS)]);
+    const failures = await cleanup.run();
+    if (failures.length) throw new RunvError('internal', failures.map((f) => f.message).join('; '));
+  }
+}
+
+function readTemplate(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RunvError('not-found', `template ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (error as Error).message}`);
+  }
+}
+
+function prepareSocket(socket: string, cleanup: CleanupStack): void {
+  fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+  fs.rmSync(socket, { force: true });
+  cleanup.push('remove agent socket', () => fs.rmSync(socket, { force: true }));
+}
+
+function inUse(id: string, why: string): RunvError {
+  return new RunvError('already-exists', `container id ${JSON.stringify(id)} is already in use (${why})`);
+}
+
+/** Names the failure and quotes the guest console's last line, where guest-init reports why. */
+function bootFailure(what: string, paths: SandboxPaths): RunvError {
+  const last = lastConsoleLine(paths.consoleLog);
+  return new RunvError('guest', last ? `${what}; guest console: ${last}` : what);
+}
+
+function lastConsoleLine(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean).pop();
+  } catch {
+    return undefined;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
