@@ -1,0 +1,645 @@
+/* Request handlers: decode a frame, act, reply with OK or ERROR. */
+#include "agent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void reply_error(struct reply *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = code;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+}
+
+void agent_send_error(struct agent *a, uint32_t id, const struct reply *r)
+{
+	struct frame_writer w;
+
+	channel_frame(&a->ch, &w, RUNV_ERROR, id);
+	fw_u32(&w, RUNV_A_CODE, (uint32_t)r->code);
+	fw_str(&w, RUNV_A_MESSAGE, r->message);
+	if (r->exit_status >= 0)
+		fw_u32(&w, RUNV_A_EXIT_STATUS, (uint32_t)r->exit_status);
+	if (r->version)
+		fw_u32(&w, RUNV_A_VERSION, r->version);
+	channel_send(&a->ch, &w);
+}
+
+static void send_reply(struct agent *a, uint32_t id, const struct reply *r)
+{
+	struct frame_writer w;
+
+	if (r->code) {
+		agent_send_error(a, id, r);
+		return;
+	}
+	channel_frame(&a->ch, &w, RUNV_OK, id);
+	if (r->pid)
+		fw_u32(&w, RUNV_A_PID, r->pid);
+	if (r->version)
+		fw_u32(&w, RUNV_A_VERSION, r->version);
+	channel_send(&a->ch, &w);
+}
+
+static const char *tag_name(uint16_t tag)
+{
+	switch (tag) {
+	case RUNV_A_VERSION: return "VERSION";
+	case RUNV_A_CONTAINER_ID: return "CONTAINER_ID";
+	case RUNV_A_PROCESS_ID: return "PROCESS_ID";
+	case RUNV_A_SIGNAL: return "SIGNAL";
+	case RUNV_A_ARG: return "ARG";
+	case RUNV_A_ROWS: return "ROWS";
+	case RUNV_A_COLS: return "COLS";
+	case RUNV_A_ROOTFS_SOURCE: return "ROOTFS_SOURCE";
+	case RUNV_A_MOUNT_TYPE: return "MOUNT_TYPE";
+	case RUNV_A_MOUNT_DEST: return "MOUNT_DEST";
+	case RUNV_A_RLIMIT_TYPE: return "RLIMIT_TYPE";
+	case RUNV_A_RLIMIT_SOFT: return "RLIMIT_SOFT";
+	case RUNV_A_RLIMIT_HARD: return "RLIMIT_HARD";
+	default: return "attribute";
+	}
+}
+
+/* Copies a str attribute into a new C string; NUL bytes inside are refused. */
+static char *attr_strdup(const struct attr *at, struct reply *r)
+{
+	char *s;
+
+	if (memchr(at->value, 0, at->len)) {
+		reply_error(r, EINVAL, "%s contains a NUL byte", tag_name(at->tag));
+		return NULL;
+	}
+	s = strndup((const char *)at->value, at->len);
+	if (!s)
+		reply_error(r, ENOMEM, "out of memory");
+	return s;
+}
+
+/* 1: found, 0: absent and optional, -1: error set in r. */
+static int find_str(const uint8_t *p, size_t len, uint16_t tag, bool required, char **out,
+		    struct reply *r)
+{
+	struct attr at;
+
+	*out = NULL;
+	if (!attr_find(p, len, tag, &at)) {
+		if (!required)
+			return 0;
+		reply_error(r, EINVAL, "missing %s", tag_name(tag));
+		return -1;
+	}
+	*out = attr_strdup(&at, r);
+	return *out ? 1 : -1;
+}
+
+static int find_u32(const uint8_t *p, size_t len, uint16_t tag, bool required, uint32_t *out,
+		    struct reply *r)
+{
+	struct attr at;
+
+	if (!attr_find(p, len, tag, &at)) {
+		if (required)
+			reply_error(r, EINVAL, "missing %s", tag_name(tag));
+		return required ? -1 : 0;
+	}
+	*out = attr_u32(&at);
+	return 1;
+}
+
+static bool valid_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n > 0 && n <= MAX_ID_LEN && !strchr(id, '/') && strcmp(id, ".") != 0 &&
+	       strcmp(id, "..") != 0;
+}
+
+static struct container *find_container(struct agent *a, const char *id)
+{
+	struct container *c;
+
+	for (c = a->containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+static struct process *find_process(struct agent *a, const struct container *c, const char *id)
+{
+	struct process *p;
+
+	for (p = a->processes; p; p = p->next)
+		if (p->container == c && strcmp(p->id, id) == 0)
+			return p;
+	return NULL;
+}
+
+/* Finds the process named by CONTAINER_ID and PROCESS_ID, or sets an error. */
+static struct process *lookup_process(struct agent *a, const struct frame *f, struct reply *r)
+{
+	char *cid = NULL, *pid = NULL;
+	struct process *p = NULL;
+	struct container *c;
+
+	if (find_str(f->payload, f->len, RUNV_A_CONTAINER_ID, true, &cid, r) < 0 ||
+	    find_str(f->payload, f->len, RUNV_A_PROCESS_ID, true, &pid, r) < 0)
+		goto out;
+	c = find_container(a, cid);
+	if (c)
+		p = find_process(a, c, pid);
+	if (!p)
+		reply_error(r, ENOENT, "no process %s in container %s", pid, cid);
+out:
+	free(cid);
+	free(pid);
+	return p;
+}
+
+static void handle_hello(struct agent *a, const struct frame *f, struct reply *r)
+{
+	uint32_t version;
+
+	r->version = RUNV_PROTOCOL_VERSION;
+	if (find_u32(f->payload, f->len, RUNV_A_VERSION, true, &version, r) < 0)
+		return;
+	if (version != RUNV_PROTOCOL_VERSION) {
+		reply_error(r, EPROTONOSUPPORT, "protocol version %u not supported", version);
+		return;
+	}
+	a->hello_seen = true;
+}
+
+static bool is_kernel_fs(const char *type)
+{
+	static const char *const known[] = { "proc", "sysfs", "tmpfs", "devpts", "mqueue",
+					     "cgroup", "cgroup2" };
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(type, known[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Absolute and without "..", so it cannot leave the container root. */
+static bool valid_mount_dest(const char *dest)
+{
+	const char *p = dest;
+
+	if (dest[0] != '/')
+		return false;
+	while ((p = strstr(p, "..")) != NULL) {
+		if ((p == dest || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+			return false;
+		p += 2;
+	}
+	return true;
+}
+
+static int parse_mount(struct container *c, const struct attr *nested, struct reply *r)
+{
+	struct mount_entry *m = &c->mounts[c->nmounts];
+	char *options = NULL;
+	int rc = -1;
+
+	*m = (struct mount_entry){ 0 };
+	if (find_str(nested->value, nested->len, RUNV_A_MOUNT_TYPE, true, &m->type, r) < 0 ||
+	    find_str(nested->value, nested->len, RUNV_A_MOUNT_DEST, true, &m->dest, r) < 0 ||
+	    find_str(nested->value, nested->len, RUNV_A_MOUNT_SOURCE, false, &m->source, r) < 0 ||
+	    find_str(nested->value, nested->len, RUNV_A_MOUNT_OPTIONS, false, &options, r) < 0)
+		goto out;
+	if (!is_kernel_fs(m->type)) {
+		LOG_INFO("container %s: skipping %s mount on %s (not supported yet)", c->id,
+			 m->type, m->dest);
+		rc = 0;
+		goto out;
+	}
+	if (!valid_mount_dest(m->dest)) {
+		reply_error(r, EINVAL, "bad MOUNT_DEST %s", m->dest);
+		goto out;
+	}
+	if (mount_options_parse(options ? options : "", &m->flags, &m->data) < 0) {
+		reply_error(r, ENOMEM, "out of memory");
+		goto out;
+	}
+	free(options);
+	c->nmounts++;
+	return 0;
+out:
+	free(options);
+	free(m->type);
+	free(m->dest);
+	free(m->source);
+	return rc;
+}
+
+static int parse_mounts(struct container *c, const struct frame *f, struct reply *r)
+{
+	struct attr_iter it;
+	struct attr at;
+
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		if (at.tag != RUNV_A_MOUNT)
+			continue;
+		if (c->nmounts == MAX_MOUNTS) {
+			reply_error(r, E2BIG, "more than %d MOUNT entries", MAX_MOUNTS);
+			return -1;
+		}
+		if (parse_mount(c, &at, r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int setup_rootfs(struct container *c, const struct frame *f, struct reply *r)
+{
+	char *source = NULL, *fstype = NULL, *options = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (find_str(f->payload, f->len, RUNV_A_ROOTFS_SOURCE, true, &source, r) < 0 ||
+	    find_str(f->payload, f->len, RUNV_A_ROOTFS_FSTYPE, false, &fstype, r) < 0 ||
+	    find_str(f->payload, f->len, RUNV_A_ROOTFS_OPTIONS, false, &options, r) < 0)
+		goto out;
+	if (fstype) {
+		rc = container_mount_rootfs(c, source, fstype, options ? options : "", r);
+		goto out;
+	}
+	if (source[0] != '/' || stat(source, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		reply_error(r, ENOTDIR, "rootfs %s is not an absolute path to a directory", source);
+		goto out;
+	}
+	c->rootfs = source;
+	source = NULL;
+	rc = 0;
+out:
+	free(source);
+	free(fstype);
+	free(options);
+	return rc;
+}
+
+static void handle_add_container(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct container *c;
+	uint32_t readonly = 0;
+
+	if (a->ncontainers >= MAX_CONTAINERS) {
+		reply_error(r, ENOSPC, "at most %d containers", MAX_CONTAINERS);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		reply_error(r, ENOMEM, "out of memory");
+		return;
+	}
+	if (find_str(f->payload, f->len, RUNV_A_CONTAINER_ID, true, &c->id, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_READONLY, false, &readonly, r) < 0 ||
+	    find_str(f->payload, f->len, RUNV_A_HOSTNAME, false, &c->hostname, r) < 0)
+		goto fail;
+	c->readonly = readonly != 0;
+	if (!valid_id(c->id)) {
+		reply_error(r, EINVAL, "bad CONTAINER_ID");
+		goto fail;
+	}
+	if (find_container(a, c->id)) {
+		reply_error(r, EEXIST, "container %s exists", c->id);
+		goto fail;
+	}
+	if (parse_mounts(c, f, r) < 0 || setup_rootfs(c, f, r) < 0)
+		goto fail;
+	c->next = a->containers;
+	a->containers = c;
+	a->ncontainers++;
+	LOG_INFO("container %s added, rootfs %s", c->id, c->rootfs);
+	return;
+fail:
+	container_free(c);
+}
+
+/* Collects every value of a repeated str tag into a NULL-terminated array. */
+static char **collect_strs(const struct frame *f, uint16_t tag, struct reply *r)
+{
+	struct attr_iter it;
+	struct attr at;
+	size_t n = 0, i = 0;
+	char **v;
+
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0)
+		n += at.tag == tag;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v) {
+		reply_error(r, ENOMEM, "out of memory");
+		return NULL;
+	}
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		if (at.tag != tag)
+			continue;
+		v[i] = attr_strdup(&at, r);
+		if (!v[i++])
+			goto fail;
+	}
+	return v;
+fail:
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
+}
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{ "RLIMIT_AS", RLIMIT_AS }, { "RLIMIT_CORE", RLIMIT_CORE }, { "RLIMIT_CPU", RLIMIT_CPU },
+	{ "RLIMIT_DATA", RLIMIT_DATA }, { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS }, { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_NOFILE", RLIMIT_NOFILE }, { "RLIMIT_NPROC", RLIMIT_NPROC },
+	{ "RLIMIT_RSS", RLIMIT_RSS }, { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
+	{ "RLIMIT_RTTIME", RLIMIT_RTTIME }, { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_STACK", RLIMIT_STACK },
+};
+
+static int parse_rlimit(struct rlimit_entry *e, const struct attr *nested, struct reply *r)
+{
+	struct attr soft, hard;
+	char *name = NULL;
+	size_t i;
+
+	if (find_str(nested->value, nested->len, RUNV_A_RLIMIT_TYPE, true, &name, r) < 0)
+		return -1;
+	if (!attr_find(nested->value, nested->len, RUNV_A_RLIMIT_SOFT, &soft) ||
+	    !attr_find(nested->value, nested->len, RUNV_A_RLIMIT_HARD, &hard)) {
+		reply_error(r, EINVAL, "missing RLIMIT_SOFT or RLIMIT_HARD for %s", name);
+		free(name);
+		return -1;
+	}
+	for (i = 0; i < sizeof(rlimit_names) / sizeof(rlimit_names[0]); i++)
+		if (strcmp(name, rlimit_names[i].name) == 0)
+			break;
+	if (i == sizeof(rlimit_names) / sizeof(rlimit_names[0])) {
+		reply_error(r, EINVAL, "unknown RLIMIT_TYPE %s", name);
+		free(name);
+		return -1;
+	}
+	free(name);
+	e->resource = rlimit_names[i].resource;
+	e->limit.rlim_cur = attr_u64(&soft);
+	e->limit.rlim_max = attr_u64(&hard);
+	return 0;
+}
+
+/* ADDITIONAL_GID and RLIMIT: the repeated fixed-size parts of a process spec. */
+static int parse_lists(struct process_spec *s, const struct frame *f, struct reply *r)
+{
+	struct attr_iter it;
+	struct attr at;
+
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		if (at.tag == RUNV_A_ADDITIONAL_GID) {
+			if (s->ngroups == MAX_GROUPS) {
+				reply_error(r, E2BIG, "more than %d ADDITIONAL_GID", MAX_GROUPS);
+				return -1;
+			}
+			s->groups[s->ngroups++] = attr_u32(&at);
+		} else if (at.tag == RUNV_A_RLIMIT) {
+			if (s->nrlimits == MAX_RLIMITS) {
+				reply_error(r, E2BIG, "more than %d RLIMIT", MAX_RLIMITS);
+				return -1;
+			}
+			if (parse_rlimit(&s->rlimits[s->nrlimits++], &at, r) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_process_spec(struct process_spec *s, const struct frame *f, struct reply *r)
+{
+	uint32_t init = 0, terminal = 0, nnp = 0, uid = 0, gid = 0, umask = 022, rows = 0,
+		 cols = 0;
+
+	if (find_u32(f->payload, f->len, RUNV_A_INIT, false, &init, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_TERMINAL, false, &terminal, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_NO_NEW_PRIVS, false, &nnp, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_UID, false, &uid, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_GID, false, &gid, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_UMASK, false, &umask, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_ROWS, false, &rows, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_COLS, false, &cols, r) < 0 ||
+	    find_str(f->payload, f->len, RUNV_A_CWD, false, &s->cwd, r) < 0)
+		return -1;
+	*s = (struct process_spec){ .init = init, .terminal = terminal, .no_new_privs = nnp,
+				    .uid = uid, .gid = gid, .umask = umask & 07777,
+				    .rows = (unsigned short)rows, .cols = (unsigned short)cols,
+				    .cwd = s->cwd };
+	s->argv = collect_strs(f, RUNV_A_ARG, r);
+	if (!s->argv)
+		return -1;
+	if (!s->argv[0]) {
+		reply_error(r, EINVAL, "missing ARG");
+		return -1;
+	}
+	s->envp = collect_strs(f, RUNV_A_ENV, r);
+	if (!s->envp)
+		return -1;
+	return parse_lists(s, f, r);
+}
+
+/* Refuses a START_PROCESS that does not fit the container's state. */
+static int check_start(struct agent *a, struct container *c, const char *pid,
+		       const struct process_spec *s, struct reply *r)
+{
+	if (find_process(a, c, pid)) {
+		reply_error(r, EEXIST, "process %s exists in container %s", pid, c->id);
+		return -1;
+	}
+	if (a->nprocesses >= MAX_PROCESSES) {
+		reply_error(r, EAGAIN, "at most %d processes", MAX_PROCESSES);
+		return -1;
+	}
+	if (s->init && c->init_pid) {
+		reply_error(r, EBUSY, "container %s already has an init", c->id);
+		return -1;
+	}
+	if (a->pid1 && !s->init && !c->init_pid) {
+		reply_error(r, ESRCH, "container %s has no running init", c->id);
+		return -1;
+	}
+	return 0;
+}
+
+static void handle_start_process(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct process_spec spec = { 0 };
+	char *cid = NULL;
+	struct container *c;
+	struct process *p;
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		reply_error(r, ENOMEM, "out of memory");
+		return;
+	}
+	*p = (struct process){ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
+	if (find_str(f->payload, f->len, RUNV_A_CONTAINER_ID, true, &cid, r) < 0 ||
+	    find_str(f->payload, f->len, RUNV_A_PROCESS_ID, true, &p->id, r) < 0)
+		goto fail;
+	c = find_container(a, cid);
+	if (!c) {
+		reply_error(r, ENOENT, "no container %s", cid);
+		goto fail;
+	}
+	if (!valid_id(p->id)) {
+		reply_error(r, EINVAL, "bad PROCESS_ID");
+		goto fail;
+	}
+	if (parse_process_spec(&spec, f, r) < 0 || check_start(a, c, p->id, &spec, r) < 0)
+		goto fail;
+	p->container = c;
+	if (process_spawn(a, p, &spec, r) < 0)
+		goto fail;
+	p->next = a->processes;
+	a->processes = p;
+	a->nprocesses++;
+	if (p->init) {
+		c->init_pid = p->pid;
+		a->started_init = true;
+	}
+	r->pid = (uint32_t)p->pid;
+	free(cid);
+	process_spec_free(&spec);
+	return;
+fail:
+	free(cid);
+	process_spec_free(&spec);
+	process_free(p);
+}
+
+/* Replies itself: the OK comes once the data is written. */
+static void handle_stdin(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct process *p = lookup_process(a, f, r);
+	struct attr data;
+
+	if (!p)
+		return;
+	if (p->stdin_closed) {
+		reply_error(r, EPIPE, "stdin of %s is closed", p->id);
+		return;
+	}
+	if (p->pending) {
+		reply_error(r, EBUSY, "previous STDIN of %s not written yet", p->id);
+		return;
+	}
+	if (!attr_find(f->payload, f->len, RUNV_A_DATA, &data) || data.len == 0) {
+		stdin_close(p);
+		return;
+	}
+	p->pending = malloc(data.len);
+	if (!p->pending) {
+		reply_error(r, ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(p->pending, data.value, data.len);
+	p->pending_len = data.len;
+	p->pending_off = 0;
+	p->pending_request = f->id;
+	r->code = -1; /* deferred: stdin_write_pending() replies */
+	stdin_write_pending(a, p);
+}
+
+static void handle_resize(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct process *p = lookup_process(a, f, r);
+	uint32_t rows, cols;
+	struct winsize ws = { 0 };
+
+	if (!p || find_u32(f->payload, f->len, RUNV_A_ROWS, true, &rows, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_COLS, true, &cols, r) < 0)
+		return;
+	if (!p->terminal || p->stdout_fd < 0) {
+		reply_error(r, ENOTTY, "process %s has no terminal", p->id);
+		return;
+	}
+	ws.ws_row = (unsigned short)rows;
+	ws.ws_col = (unsigned short)cols;
+	if (ioctl(p->stdout_fd, TIOCSWINSZ, &ws) < 0)
+		reply_error(r, errno, "resize: %s", strerror(errno));
+}
+
+static void handle_signal(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct process *p = lookup_process(a, f, r);
+	uint32_t sig;
+
+	if (!p || find_u32(f->payload, f->len, RUNV_A_SIGNAL, true, &sig, r) < 0)
+		return;
+	/* After the reap the pid may belong to someone else. */
+	if (p->reaped) {
+		reply_error(r, ESRCH, "process %s has exited", p->id);
+		return;
+	}
+	if (sig > INT32_MAX || kill(p->pid, (int)sig) < 0)
+		reply_error(r, sig > INT32_MAX ? EINVAL : errno, "kill %d: %s", p->pid,
+			    strerror(sig > INT32_MAX ? EINVAL : errno));
+}
+
+static void handle_shutdown(struct agent *a, struct reply *r)
+{
+	(void)r;
+	LOG_INFO("shutdown requested");
+	agent_kill_all(a);
+	sync();
+	agent_unmount_all(a);
+	a->stop = true;
+}
+
+static void dispatch(struct agent *a, const struct frame *f, struct reply *r)
+{
+	switch (f->type) {
+	case RUNV_HELLO: handle_hello(a, f, r); break;
+	case RUNV_ADD_CONTAINER: handle_add_container(a, f, r); break;
+	case RUNV_START_PROCESS: handle_start_process(a, f, r); break;
+	case RUNV_STDIN: handle_stdin(a, f, r); break;
+	case RUNV_RESIZE: handle_resize(a, f, r); break;
+	case RUNV_SIGNAL: handle_signal(a, f, r); break;
+	case RUNV_SHUTDOWN: handle_shutdown(a, r); break;
+	default: reply_error(r, EOPNOTSUPP, "message type 0x%x not supported", f->type);
+	}
+}
+
+void agent_handle_frame(struct agent *a, const struct frame *f)
+{
+	struct reply r = { .exit_status = -1 };
+
+	/* Replies from the host are never answered, so two peers cannot loop. */
+	if (f->type == RUNV_ERROR || f->type == RUNV_OK)
+		return;
+	if (attrs_validate(f->payload, f->len, 1) < 0)
+		reply_error(&r, EBADMSG, "malformed attributes");
+	else if (f->id == 0)
+		reply_error(&r, EINVAL, "request id 0");
+	else
+		dispatch(a, f, &r);
+	if (r.code >= 0)
+		send_reply(a, f->id, &r);
+}

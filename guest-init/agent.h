@@ -1,0 +1,137 @@
+/* State shared by the request handlers, the event loop and process/container setup. */
+#ifndef GUEST_INIT_AGENT_H
+#define GUEST_INIT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "channel.h"
+
+#define MAX_CONTAINERS 64
+#define MAX_PROCESSES 1024
+#define MAX_ID_LEN 255
+#define MAX_MOUNTS 64
+#define MAX_RLIMITS 32
+#define MAX_GROUPS 64
+
+/* A kernel filesystem from the spec, mounted inside the container root by its init. */
+struct mount_entry {
+	char *type;
+	char *source;
+	char *dest;
+	char *data;           /* option words that are not MS_ flags, joined by commas */
+	unsigned long flags;  /* MS_ flags parsed from the option words */
+};
+
+struct container {
+	char *id;
+	char *rootfs;         /* directory the container sees as "/", or "/" for no switch */
+	bool rootfs_mounted;  /* guest-init mounted it and unmounts it on SHUTDOWN */
+	bool readonly;
+	char *hostname;
+	struct mount_entry mounts[MAX_MOUNTS];
+	size_t nmounts;
+	pid_t init_pid;       /* 0 until INIT started; namespaces for later processes */
+	struct container *next;
+};
+
+struct rlimit_entry {
+	int resource;
+	struct rlimit limit;
+};
+
+/* What START_PROCESS asks for, parsed and checked before forking. */
+struct process_spec {
+	bool init;
+	bool terminal;
+	bool no_new_privs;
+	char **argv;          /* NULL terminated, owned */
+	char **envp;          /* NULL terminated, owned */
+	char *cwd;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[MAX_GROUPS];
+	size_t ngroups;
+	mode_t umask;
+	struct rlimit_entry rlimits[MAX_RLIMITS];
+	size_t nrlimits;
+	unsigned short rows, cols;
+};
+
+/* Output fds: -1 once they reached end of file. */
+struct process {
+	struct container *container;
+	char *id;
+	pid_t pid;
+	bool init;
+	bool terminal;
+	int stdin_fd;         /* pipe write end, or the pty master (shared with stdout_fd) */
+	int stdout_fd;
+	int stderr_fd;
+	bool stdin_closed;
+	uint8_t *pending;     /* one STDIN chunk being written, at most one per process */
+	size_t pending_len;
+	size_t pending_off;
+	uint32_t pending_request;
+	bool reaped;
+	int wait_status;
+	struct process *next;
+};
+
+struct agent {
+	bool pid1;
+	struct channel ch;
+	int sigfd;
+	bool hello_seen;
+	struct container *containers;
+	size_t ncontainers;
+	struct process *processes;
+	size_t nprocesses;
+	bool started_init;    /* any container init ever started (for idle power-off) */
+	bool stop;            /* leave the loop: SHUTDOWN, host gone, or a signal */
+};
+
+/* A request's outcome; code 0 means OK. */
+struct reply {
+	int code;
+	char message[256];
+	int exit_status;      /* -1: none */
+	uint32_t pid;         /* START_PROCESS OK; 0: none */
+	uint32_t version;     /* HELLO OK or ERROR; 0: none */
+};
+
+void reply_error(struct reply *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* agent.c */
+void agent_handle_frame(struct agent *a, const struct frame *f);
+void agent_send_error(struct agent *a, uint32_t id, const struct reply *r);
+void agent_kill_all(struct agent *a);
+void agent_unmount_all(struct agent *a);
+
+/* loop.c */
+int agent_run(struct agent *a);
+/* Writes the pending STDIN chunk; replies to its request once it is all written. */
+void stdin_write_pending(struct agent *a, struct process *p);
+void stdin_close(struct process *p);
+
+/* process.c */
+int process_spawn(struct agent *a, struct process *p, const struct process_spec *spec,
+		  struct reply *r);
+void process_spec_free(struct process_spec *spec);
+void process_free(struct process *p);
+
+/* container.c */
+int container_mount_rootfs(struct container *c, const char *source, const char *fstype,
+			   const char *options, struct reply *r);
+void container_unmount_rootfs(struct container *c);
+void container_free(struct container *c);
+int mount_options_parse(const char *options, unsigned long *flags, char **data);
+/* Child side, before exec: the container's mounts and root switch. */
+int container_enter_root(const struct container *c);
+int container_join_namespaces(const struct container *c);
+
+#endif

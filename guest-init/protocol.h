@@ -1,0 +1,88 @@
+/*
+ * runv agent protocol, version 1: the wire format shared by the host (src/agent/) and
+ * guest-init. The authoritative description is docs/protocol.md; keep both in step.
+ *
+ * Every message is one frame, all integers big-endian:
+ *
+ *  0       4       6       8               12              16
+ *  +-------+-------+-------+---------------+---------------+------------------------+
+ *  | magic | type  | flags | request id    | payload len   | payload: attributes... |
+ *  | RUNV  | u16   | u16=0 | u32           | u32 <= 65536  |                        |
+ *  +-------+-------+-------+---------------+---------------+------------------------+
+ *
+ *  attribute (tags may repeat; unknown tags are ignored):
+ *  0       2       4
+ *  +-------+-------+------------------------+
+ *  | tag   | len   | value (len bytes)      |
+ *  | u16   | u16   | no padding             |
+ *  +-------+-------+------------------------+
+ *
+ * Requests carry a non-zero id that the OK/ERROR reply echoes; events carry id 0.
+ * An ERROR is never answered.
+ */
+#ifndef RUNV_PROTOCOL_H
+#define RUNV_PROTOCOL_H
+
+#define RUNV_PROTOCOL_VERSION 1u
+#define RUNV_MAGIC 0x52554E56u /* "RUNV" */
+#define RUNV_HEADER_SIZE 16u
+#define RUNV_ATTR_HEADER_SIZE 4u
+#define RUNV_MAX_PAYLOAD 65536u
+#define RUNV_MAX_DATA_CHUNK 32768u /* STDIN/STDOUT/STDERR DATA per frame */
+#define RUNV_MAX_NESTING 2u        /* top level + one nested level */
+
+enum runv_type {
+	RUNV_HELLO = 0x01,
+	RUNV_OK = 0x02,
+	RUNV_ERROR = 0x03,
+	RUNV_ADD_CONTAINER = 0x10,
+	RUNV_START_PROCESS = 0x11,
+	RUNV_STDIN = 0x12,
+	RUNV_RESIZE = 0x13,
+	RUNV_SIGNAL = 0x14,
+	RUNV_SHUTDOWN = 0x15,
+	RUNV_STDOUT = 0x20,
+	RUNV_STDERR = 0x21,
+	RUNV_EXIT = 0x22,
+};
+
+enum runv_tag {
+	RUNV_A_VERSION = 1,        /* u32 */
+	RUNV_A_CODE = 2,           /* u32 errno */
+	RUNV_A_MESSAGE = 3,        /* str */
+	RUNV_A_CONTAINER_ID = 4,   /* str */
+	RUNV_A_PROCESS_ID = 5,     /* str */
+	RUNV_A_PID = 6,            /* u32 */
+	RUNV_A_EXIT_STATUS = 7,    /* u32 */
+	RUNV_A_SIGNAL = 8,         /* u32 */
+	RUNV_A_DATA = 9,           /* bytes */
+	RUNV_A_ARG = 10,           /* str, repeated */
+	RUNV_A_ENV = 11,           /* str, repeated */
+	RUNV_A_CWD = 12,           /* str */
+	RUNV_A_UID = 13,           /* u32 */
+	RUNV_A_GID = 14,           /* u32 */
+	RUNV_A_ADDITIONAL_GID = 15, /* u32, repeated */
+	RUNV_A_NO_NEW_PRIVS = 16,  /* u32 */
+	RUNV_A_TERMINAL = 17,      /* u32 */
+	/* 18 is reserved */
+	RUNV_A_ROWS = 19,          /* u32 */
+	RUNV_A_COLS = 20,          /* u32 */
+	RUNV_A_UMASK = 21,         /* u32 */
+	RUNV_A_HOSTNAME = 22,      /* str */
+	RUNV_A_ROOTFS_SOURCE = 23, /* str */
+	RUNV_A_ROOTFS_FSTYPE = 24, /* str */
+	RUNV_A_ROOTFS_OPTIONS = 25, /* str */
+	RUNV_A_READONLY = 26,      /* u32 */
+	RUNV_A_MOUNT = 27,         /* nested: MOUNT_TYPE, MOUNT_SOURCE, MOUNT_DEST, MOUNT_OPTIONS */
+	RUNV_A_MOUNT_TYPE = 28,    /* str */
+	RUNV_A_MOUNT_SOURCE = 29,  /* str */
+	RUNV_A_MOUNT_DEST = 30,    /* str */
+	RUNV_A_MOUNT_OPTIONS = 31, /* str, comma separated as in config.json */
+	RUNV_A_INIT = 32,          /* u32 */
+	RUNV_A_RLIMIT = 33,        /* nested: RLIMIT_TYPE, RLIMIT_SOFT, RLIMIT_HARD */
+	RUNV_A_RLIMIT_TYPE = 34,   /* str, "RLIMIT_NOFILE", ... */
+	RUNV_A_RLIMIT_SOFT = 35,   /* u64 */
+	RUNV_A_RLIMIT_HARD = 36,   /* u64 */
+};
+
+#endif
