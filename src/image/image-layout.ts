@@ -1,0 +1,44 @@
+import type { Compression } from './compression';
+
+/**
+ * The on-disk shape of the guest image store, shared by the builder that writes it and the
+ * store that reads it:
+ *
+ *   <imagesDir>/current -> <key>        symlink, replaced atomically
+ *   <imagesDir>/<key>/vmlinux           uncompressed kernel ELF, booted through its PVH note
+ *   <imagesDir>/<key>/initrd.img        uncompressed newc cpio
+ *   <imagesDir>/<key>/manifest.json     written last: its presence means the image is complete
+ */
+export const DEFAULT_IMAGES_DIR = '/var/lib/runv/images';
+export const CURRENT_LINK = 'current';
+export const VMLINUX_FILE = 'vmlinux';
+export const INITRD_FILE = 'initrd.img';
+export const MANIFEST_FILE = 'manifest.json';
+
+/** Bump when the image layout or the initrd contents change for the same inputs. */
+export const IMAGE_FORMAT_VERSION = 1;
+
+export interface ImageManifest {
+  readonly formatVersion: number;
+  readonly key: string;
+  readonly kernelVersion: string;
+  readonly kernelPath: string;
+  readonly kernelCompression: Compression;
+  readonly initPath: string;
+  /** Module names in load order, as /lib/modules/load.order lists their files. */
+  readonly modules: readonly string[];
+  readonly sizes: { readonly vmlinux: number; readonly initrd: number };
+  /** ISO 8601. */
+  readonly created: string;
+}
+
+export interface GuestImage {
+  readonly dir: string;
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly manifest: ImageManifest;
+}
+
+export function formatMiB(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}

@@ -1,0 +1,91 @@
+import { posix } from 'node:path';
+import { RunvError } from '../core/errors';
+
+/**
+ * Which kernel modules the guest needs and in what order to load them, computed from the
+ * kernel's own modules.dep so that it stays right for any Debian kernel version.
+ */
+
+/** What the guest loads at boot. Extend here (virtiofs, vsock, overlay, ext4 come later). */
+export const GUEST_MODULES: readonly string[] = [
+  'virtio_pci',
+  'virtio_mmio',
+  'virtio_console',
+  'virtio_blk',
+  'virtio_net',
+  '9pnet_virtio',
+  '9p',
+];
+
+export interface KernelModule {
+  /** Canonical module name: underscores, no extension, e.g. `virtio_pci`. */
+  readonly name: string;
+  /** Path relative to the modules directory, as modules.dep spells it. */
+  readonly path: string;
+  /** Names of the modules this one needs, as listed in modules.dep. */
+  readonly dependencies: readonly string[];
+}
+
+export type ModuleIndex = ReadonlyMap<string, KernelModule>;
+
+const MODULE_FILE = /\.ko(\.(xz|zst|gz))?$/;
+
+/** `kernel/fs/9p/9p.ko.xz` -> `9p`; `-` and `_` are the same to the kernel, we keep `_`. */
+export function moduleName(path: string): string {
+  return posix.basename(path).replace(MODULE_FILE, '').replace(/-/g, '_');
+}
+
+export function parseModulesDep(text: string): ModuleIndex {
+  const index = new Map<string, KernelModule>();
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const path = line.slice(0, colon).trim();
+    const dependencies = line.slice(colon + 1).split(/\s+/).filter(Boolean).map(moduleName);
+    index.set(moduleName(path), { name: moduleName(path), path, dependencies });
+  }
+  return index;
+}
+
+/** modules.builtin lists the modules compiled into the kernel, one path a line. */
+export function parseModulesBuiltin(text: string): ReadonlySet<string> {
+  return new Set(text.split('\n').map((line) => line.trim()).filter(Boolean).map(moduleName));
+}
+
+/**
+ * Every module the wanted ones need, dependencies before their dependents, each once. A wanted
+ * module built into the kernel needs no loading and is left out; any other unknown name is an
+ * error rather than a guest that fails later at boot.
+ */
+export function resolveModules(
+  index: ModuleIndex,
+  wanted: readonly string[],
+  builtin: ReadonlySet<string> = new Set(),
+): KernelModule[] {
+  const ordered: KernelModule[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+
+  const visit = (name: string, requiredBy?: string): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      throw new RunvError('invalid-argument', `modules.dep: dependency cycle through ${name}`);
+    }
+    const module = index.get(name);
+    if (!module) throw unknownModule(name, requiredBy);
+    state.set(name, 'visiting');
+    module.dependencies.forEach((dependency) => visit(dependency, name));
+    state.set(name, 'done');
+    ordered.push(module);
+  };
+
+  for (const name of wanted.map(moduleName)) {
+    if (!index.has(name) && builtin.has(name)) continue;
+    visit(name);
+  }
+  return ordered;
+}
+
+function unknownModule(name: string, requiredBy: string | undefined): RunvError {
+  const where = requiredBy ? `needed by ${requiredBy}, ` : '';
+  return new RunvError('not-found', `kernel module ${name} (${where}not in modules.dep and not built in)`);
+}
