@@ -42,7 +42,11 @@ int container_mount_rootfs(struct container *c, const char *source, const char *
 			   const char *options, struct reply *r)
 {
 	char path[PATH_MAX];
-	unsigned long flags = c->readonly ? MS_RDONLY : 0;
+	/*
+	 * Mounted writable even for a read-only container: mount points for the spec's mounts may
+	 * have to be made first. The container's own view is remounted read-only when it enters.
+	 */
+	unsigned long flags = 0;
 
 	if (snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/rootfs", c->id) >= (int)sizeof(path)) {
 		reply_error(r, ENAMETOOLONG, "rootfs path too long");

@@ -47,7 +47,9 @@ export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, paths: 
     cmdline: KERNEL_CMDLINE,
     consoleLog: paths.consoleLog,
     agentSocket: paths.agentSocket,
-    shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source, readonly: sandbox.container.rootfs.readonly }],
+    // Shared writable even when root.readonly is set, as runc does: mount points may have to be
+    // created in it; guest-init makes the container's own view of it read-only.
+    shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source, readonly: false }],
     metadata: { id: sandbox.id, bundle: sandbox.bundle },
   };
 }

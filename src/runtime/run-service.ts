@@ -38,7 +38,6 @@ export class RunService {
     const restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
     try {
       await running.agent.addContainer(sandbox.container);
-      await running.agent.startProcess(sandbox.process);
       return await this.supervise(running, sandbox, request);
     } finally {
       restoreTerminal();
@@ -72,7 +71,7 @@ export class RunService {
     if (sandbox.process.terminal) listeners.push(['SIGWINCH', onResize]);
     for (const [name, listener] of listeners) request.signals.on(name, listener);
     try {
-      const exit = new StdioRelay(agent, containerId, processId, request.stdio).run();
+      const exit = new StdioRelay(agent, containerId, processId, request.stdio).run(() => agent.startProcess(sandbox.process));
       return await Promise.race([exit.then((e) => e.status), forcedExit]);
     } finally {
       for (const [name, listener] of listeners) request.signals.off(name, listener);

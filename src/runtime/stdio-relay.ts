@@ -21,7 +21,11 @@ export class StdioRelay {
     private readonly stdio: HostStdio,
   ) {}
 
-  run(): Promise<ProcessExit> {
+  /**
+   * Listens before `start` is called: a short-lived process's output and exit can arrive in the
+   * same read as the guest's OK to its start.
+   */
+  run(start: () => Promise<unknown>): Promise<ProcessExit> {
     return new Promise((resolve, reject) => {
       const onStdout = (out: ProcessOutput): void => this.forward(out, this.stdio.stdout);
       const onStderr = (out: ProcessOutput): void => this.forward(out, this.stdio.stderr);
@@ -40,7 +44,13 @@ export class StdioRelay {
         this.agent.off('stdout', onStdout).off('stderr', onStderr).off('exit', onExit).off('close', onClose);
       };
       this.agent.on('stdout', onStdout).on('stderr', onStderr).on('exit', onExit).on('close', onClose);
-      this.pumpStdin();
+      start().then(
+        () => this.pumpStdin(),
+        (error) => {
+          finish();
+          reject(error);
+        },
+      );
     });
   }
 
@@ -53,16 +63,20 @@ export class StdioRelay {
   }
 
   private pumpStdin(): void {
+    if (this.stdinDone) return;
     const { stdin } = this.stdio;
+    // Writes are chained so that the end of input, which a stream may announce while the last
+    // chunk is still in flight, closes the guest's stdin only after that chunk was written.
+    let written = Promise.resolve();
     const onData = (chunk: Buffer | string): void => {
       stdin.pause();
-      this.agent
-        .writeStdin(this.containerId, this.processId, Buffer.from(chunk))
-        .then(() => !this.stdinDone && stdin.resume(), () => this.stopStdin());
+      written = written
+        .then(() => this.agent.writeStdin(this.containerId, this.processId, Buffer.from(chunk)))
+        .then(() => void (!this.stdinDone && stdin.resume()), () => this.stopStdin());
     };
     const onEnd = (): void => {
-      if (!this.stdinDone) this.agent.closeStdin(this.containerId, this.processId).catch(() => undefined);
-      this.stopStdin();
+      written = written.then(() => (this.stdinDone ? undefined : this.agent.closeStdin(this.containerId, this.processId))).catch(() => undefined);
+      written.finally(() => this.stopStdin());
     };
     this.stopStdin = () => {
       if (this.stdinDone) return;
@@ -74,5 +88,8 @@ export class StdioRelay {
     stdin.resume();
   }
 
-  private stopStdin: () => void = () => undefined;
+  /** Until stdin is being pumped, stopping only means: never start. */
+  private stopStdin: () => void = () => {
+    this.stdinDone = true;
+  };
 }

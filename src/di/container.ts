@@ -1,0 +1,25 @@
+import { Container } from 'inversify';
+import { Hypervisor } from '../core/ports';
+import { LibvirtHypervisor } from '../hypervisor/libvirt-hypervisor';
+import { HostChecks } from '../doctor/host-checks';
+import { ImageBuilder } from '../image/image-builder';
+import { ImageStore } from '../image/image-store';
+import { RunService } from '../runtime/run-service';
+import { RuntimeConfig } from '../runtime/runtime-config';
+import { SandboxLauncher } from '../runtime/sandbox-launcher';
+
+/**
+ * The one place that decides which implementation serves each port. Tests build this same
+ * container and rebind only the fakes (the hypervisor, usually).
+ */
+export function createContainer(config: RuntimeConfig): Container {
+  const container = new Container({ defaultScope: 'Singleton' });
+  container.bind<RuntimeConfig>(RuntimeConfig).toConstantValue(config);
+  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(config.libvirtUri)).inSingletonScope();
+  container.bind(ImageStore).toSelf().inSingletonScope();
+  container.bind(ImageBuilder).toSelf().inSingletonScope();
+  container.bind(SandboxLauncher).toSelf().inSingletonScope();
+  container.bind(RunService).toSelf().inSingletonScope();
+  container.bind(HostChecks).toSelf().inSingletonScope();
+  return container;
+}

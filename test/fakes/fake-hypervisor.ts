@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { DomainState, Hypervisor } from '../../src/core/ports';
+import { FakeGuest } from './fake-guest';
+
+interface FakeDomain {
+  xml: string;
+  state: DomainState;
+  server?: net.Server;
+}
+
+/**
+ * The Hypervisor port without libvirt: "starting" a domain binds its agent channel socket the
+ * way QEMU does and answers on it with a FakeGuest (unless the guest is told to stay silent).
+ */
+export class FakeHypervisor implements Hypervisor {
+  readonly domains = new Map<string, FakeDomain>();
+  readonly created: string[] = [];
+  /** Every guest that answered, across domains, oldest first. */
+  readonly guests: FakeGuest[] = [];
+  failCreate: Error | undefined;
+  bootsSilently = false;
+  ignoresSignals = false;
+  unavailable: Error | undefined;
+
+  async createTransient(xml: string): Promise<void> {
+    this.check();
+    if (this.failCreate) throw this.failCreate;
+    const name = /<name>([^<]+)<\/name>/.exec(xml)![1];
+    const socket = /<source mode="bind" path="([^"]+)"/.exec(xml)![1];
+    const domain: FakeDomain = { xml, state: 'running' };
+    this.domains.set(name, domain);
+    this.created.push(name);
+    domain.server = net.createServer((conn) => {
+      if (!this.bootsSilently) this.guests.push(new FakeGuest(conn, this.ignoresSignals));
+    });
+    await new Promise<void>((resolve) => domain.server!.listen(socket, resolve));
+  }
+
+  async stateOf(name: string): Promise<DomainState | undefined> {
+    this.check();
+    return this.domains.get(name)?.state;
+  }
+
+  async destroy(name: string): Promise<void> {
+    this.check();
+    const domain = this.domains.get(name);
+    this.domains.delete(name);
+    if (domain?.server) {
+      const address = domain.server.address() as string;
+      domain.server.close();
+      fs.rmSync(address, { force: true });
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private check(): void {
+    if (this.unavailable) throw this.unavailable;
+  }
+}

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DomainModel, sandboxToDomain } from '../../../src/hypervisor/domain-model';
+import { buildDomainXml } from '../../../src/hypervisor/domain-xml';
+import { specToSandbox } from '../../../src/oci/to-sandbox';
+import { defaultSpec } from '../../../src/oci/default-spec';
+import { RunvError } from '../../../src/core/errors';
+
+const TEMPLATE_FILE = path.join(__dirname, '../../../templates/qemu.xml');
+const GOLDEN_DIR = path.join(__dirname, '../../golden');
+const template = fs.readFileSync(TEMPLATE_FILE, 'utf8');
+const hostPaths = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent' };
+
+function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined): DomainModel {
+  const spec = defaultSpec();
+  edit(spec);
+  return sandboxToDomain(specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo' }), type, hostPaths);
+}
+
+/** Compares with the golden file; UPDATE_GOLDEN=1 rewrites it on purpose, for review in the diff. */
+function assertGolden(name: string, xml: string): void {
+  const file = path.join(GOLDEN_DIR, name);
+  if (process.env.UPDATE_GOLDEN) fs.writeFileSync(file, xml);
+  assert.equal(xml, fs.readFileSync(file, 'utf8'), `${name} differs from its golden file (UPDATE_GOLDEN=1 to accept)`);
+}
+
+function assertValidDomain(xml: string): void {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'runv-xml-')), 'domain.xml');
+  fs.writeFileSync(file, xml);
+  try {
+    execFileSync('virt-xml-validate', [file, 'domain'], { stdio: 'pipe' });
+  } catch (error) {
+    assert.fail(`virt-xml-validate rejected the domain: ${(error as { stderr?: Buffer }).stderr?.toString() ?? error}`);
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
+
+describe('domain XML', () => {
+  const cases: [string, DomainModel][] = [
+    ['qemu-default.xml', demoModel('qemu')],
+    ['kvm-default.xml', demoModel('kvm')],
+    ['qemu-resources-rw.xml', demoModel('qemu', (spec) => {
+      spec.root.readonly = false;
+      spec.linux = { resources: { memory: { limit: 512 * 1024 * 1024 }, cpu: { quota: 150000, period: 100000 } } };
+    })],
+  ];
+
+  for (const [golden, model] of cases) {
+    it(`matches ${golden} and validates against libvirt's schema`, async () => {
+      const xml = await buildDomainXml(template, TEMPLATE_FILE, model);
+      assertGolden(golden, xml);
+      assertValidDomain(xml);
+    });
+  }
+
+  it('takes the domain type, memory and vcpus from the model', async () => {
+    const xml = await buildDomainXml(template, TEMPLATE_FILE, { ...demoModel('kvm'), memoryMiB: 384, vcpus: 3 });
+    assert.match(xml, /<domain type="kvm">/);
+    assert.match(xml, /<memory unit="MiB">384<\/memory>/);
+    assert.match(xml, /<vcpu placement="static">3<\/vcpu>/);
+  });
+
+  it("keeps an operator's own devices and features from the template", async () => {
+    const custom = template.replace('<memballoon model=\'none\'/>', "<memballoon model='none'/><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>").replace('<acpi/>', '<acpi/><apic/>');
+    const xml = await buildDomainXml(custom, 'custom.xml', demoModel('qemu'));
+    assert.match(xml, /<rng model="virtio">/);
+    assert.match(xml, /<apic\/>/);
+    assert.match(xml, /<channel type="unix">/);
+  });
+
+  it('names the template file and the problem when the template is malformed', async () => {
+    await assert.rejects(buildDomainXml('<domain><name>x</domain>', '/etc/runv/templates/qemu.xml', demoModel('qemu')), (e: RunvError) => e.code === 'invalid-argument' && e.message.startsWith('template /etc/runv/templates/qemu.xml: ') && !e.message.includes('\n'));
+  });
+
+  it('rejects a template whose root is not <domain>', async () => {
+    await assert.rejects(buildDomainXml('<network/>', 't.xml', demoModel('qemu')), /root element must be <domain>/);
+  });
+});

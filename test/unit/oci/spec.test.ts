@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { RunvError } from '../../../src/core/errors';
+import { defaultSpec } from '../../../src/oci/default-spec';
+import { cpusetSize, DEFAULT_MEMORY_MIB, MIN_MEMORY_MIB, specToSandbox } from '../../../src/oci/to-sandbox';
+import { parseSpec } from '../../../src/oci/validate';
+
+const withSpec = (edit: (spec: any) => void): string => {
+  const spec: any = defaultSpec();
+  edit(spec);
+  return JSON.stringify(spec);
+};
+
+function assertInvalid(text: string, field: string): void {
+  assert.throws(() => parseSpec(text), (e: RunvError) => e.code === 'invalid-spec' && e.exitCode !== 0 && e.message.startsWith(`config.json: ${field}: `), `expected an error naming ${field}`);
+}
+
+describe('config.json validation', () => {
+  it('accepts the spec `runv spec` writes', () => {
+    assert.equal(parseSpec(JSON.stringify(defaultSpec())).process?.args[0], 'sh');
+  });
+
+  it('says when the file is not JSON', () => assertInvalid('{"ociVersion":', '(file)'));
+  it('names a missing root.path', () => assertInvalid(withSpec((s) => delete s.root.path), 'root.path'));
+  it('names empty process.args', () => assertInvalid(withSpec((s) => (s.process.args = [])), 'process.args'));
+  it('names a non-string argument', () => assertInvalid(withSpec((s) => (s.process.args = ['sh', 3])), 'process.args[1]'));
+  it('names a relative process.cwd', () => assertInvalid(withSpec((s) => (s.process.cwd = 'tmp')), 'process.cwd'));
+  it('names a negative uid', () => assertInvalid(withSpec((s) => (s.process.user.uid = -1)), 'process.user.uid'));
+  it('names an env entry without =', () => assertInvalid(withSpec((s) => (s.process.env = ['PATH=/bin', 'BROKEN'])), 'process.env[1]'));
+  it('names an unknown rlimit', () => assertInvalid(withSpec((s) => (s.process.rlimits = [{ type: 'NOFILE', soft: 1, hard: 1 }])), 'process.rlimits[0].type'));
+  it('names a mount with a relative destination', () => assertInvalid(withSpec((s) => (s.mounts = [{ destination: 'proc', type: 'proc' }])), 'mounts[0].destination'));
+  it('names a non-integer memory limit', () => assertInvalid(withSpec((s) => (s.linux = { resources: { memory: { limit: '1G' } } })), 'linux.resources.memory.limit'));
+});
+
+describe('OCI spec -> sandbox model', () => {
+  const translate = (edit: (spec: any) => void = () => undefined, terminal?: boolean) =>
+    specToSandbox(parseSpec(withSpec(edit)), { id: 'c1', bundle: '/b', terminal });
+
+  it('resolves the rootfs against the bundle', () => assert.equal(translate().rootfsPath, '/b/rootfs'));
+
+  it('carries the process: args, env, cwd, user, rlimits', () => {
+    const p = translate((s) => Object.assign(s.process, { args: ['/bin/echo', 'hi'], cwd: '/tmp', user: { uid: 1000, gid: 100, additionalGids: [5, 6], umask: 18 } })).process;
+    assert.deepEqual([p.args, p.cwd, p.uid, p.gid, p.additionalGids, p.umask, p.init], [['/bin/echo', 'hi'], '/tmp', 1000, 100, [5, 6], 18, true]);
+    assert.deepEqual(p.rlimits, [{ type: 'RLIMIT_NOFILE', soft: 1024n, hard: 1024n }]);
+  });
+
+  it('clamps rlimits at or beyond 2^64-1 to unlimited', () => {
+    const [rl] = translate((s) => (s.process.rlimits = [{ type: 'RLIMIT_CORE', soft: 18446744073709551615, hard: 18446744073709551615 }])).process.rlimits;
+    assert.equal(rl.hard, (1n << 64n) - 1n);
+  });
+
+  it('lets `run -t` override process.terminal', () => {
+    assert.equal(translate((s) => (s.process.terminal = false), true).process.terminal, true);
+    assert.equal(translate((s) => (s.process.terminal = true), false).process.terminal, false);
+  });
+
+  it('gives the VM the default memory and one vcpu without limits', () => {
+    assert.deepEqual(translate().resources, { memoryMiB: DEFAULT_MEMORY_MIB, vcpus: 1 });
+  });
+
+  it('sizes the VM from linux.resources, never below what boots', () => {
+    assert.deepEqual(translate((s) => (s.linux.resources = { memory: { limit: 700 * 2 ** 20 }, cpu: { quota: 250000, period: 100000 } })).resources, { memoryMiB: 700, vcpus: 3 });
+    assert.equal(translate((s) => (s.linux.resources = { memory: { limit: 16 * 2 ** 20 } })).resources.memoryMiB, MIN_MEMORY_MIB);
+    assert.equal(translate((s) => (s.linux.resources = { cpu: { cpus: '0-1,4' } })).resources.vcpus, 3);
+  });
+
+  it('keeps only the kernel filesystems guest-init mounts, with their options', () => {
+    const mounts = translate((s) => s.mounts.push({ destination: '/data', type: 'bind', source: '/srv', options: ['rbind'] })).container.mounts;
+    assert.deepEqual(mounts.map((m) => m.type), ['proc', 'tmpfs', 'devpts', 'tmpfs', 'mqueue', 'sysfs']);
+    assert.deepEqual(mounts[5].options, ['nosuid', 'noexec', 'nodev', 'ro']);
+  });
+
+  it('shares the rootfs read-only when root.readonly is set', () => {
+    assert.equal(translate().container.rootfs.readonly, true);
+    assert.equal(translate((s) => (s.root.readonly = false)).container.rootfs.readonly, false);
+  });
+
+  it('counts cpuset lists and rejects malformed ones', () => {
+    assert.equal(cpusetSize('0-3,6'), 5);
+    assert.throws(() => cpusetSize('3-1'), /reversed/);
+    assert.throws(() => cpusetSize('a'), /not a cpu list/);
+  });
+});
