@@ -1,3 +1,4 @@
 #!/usr/bin/env node
 require('reflect-metadata');
-require('@oclif/core').execute({ dir: __dirname });
+const { hoistGlobalFlags } = require('../dist/cli/global-flags');
+require('@oclif/core').execute({ dir: __dirname, args: hoistGlobalFlags(process.argv.slice(2)) });

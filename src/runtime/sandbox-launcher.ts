@@ -71,14 +71,14 @@ export class SandboxLauncher {
 
   private claimStateDir(id: string, paths: SandboxPaths, cleanup: CleanupStack): void {
     fs.mkdirSync(path.dirname(paths.stateDir), { recursive: true, mode: 0o711 });
-    try {
-      // mkdir is the lock: of two runs with one id, exactly one creates the directory.
-      fs.mkdirSync(paths.stateDir, { mode: 0o711 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw inUse(id, `${paths.stateDir} exists`);
-      throw error;
+    if (!tryMkdir(paths.stateDir)) {
+      if (!isStale(paths)) throw inUse(id, `${paths.stateDir} exists`);
+      // Left by a runv that was killed: its VM powered itself off when the channel closed.
+      fs.rmSync(paths.stateDir, { recursive: true, force: true });
+      if (!tryMkdir(paths.stateDir)) throw inUse(id, `${paths.stateDir} exists`);
     }
     cleanup.push('remove state directory', () => fs.rmSync(paths.stateDir, { recursive: true, force: true }));
+    fs.writeFileSync(paths.ownerPid, `${process.pid}\n`);
   }
 
   /** Waits for guest-init's hello, failing fast if the VM dies or the boot takes too long. */
@@ -104,6 +104,33 @@ export class SandboxLauncher {
     await Promise.race([agent.shutdown().catch(() => undefined), delay(SHUTDOWN_GRACE_MS)]);
     const failures = await cleanup.run();
     if (failures.length) throw new RunvError('internal', failures.map((f) => f.message).join('; '));
+  }
+}
+
+/** mkdir is the lock: of two runs with one id, exactly one creates the directory. */
+function tryMkdir(dir: string): boolean {
+  try {
+    fs.mkdirSync(dir, { mode: 0o711 });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** A state directory whose owner process is gone. One without an owner yet is being created. */
+function isStale(paths: SandboxPaths): boolean {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(paths.ownerPid, 'utf8'));
+  } catch {
+    return false;
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

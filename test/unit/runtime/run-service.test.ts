@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -153,9 +154,18 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
 
     it('rejects an id that is in use by a running container', async () => {
       fs.mkdirSync(path.join(config.root, 'c1'), { recursive: true });
+      fs.writeFileSync(path.join(config.root, 'c1', 'owner.pid'), `${process.pid}`);
       await assert.rejects(run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0'])).status, /already in use/);
       assert.deepEqual(hypervisor.created, []);
       assert.deepEqual(fs.readdirSync(config.root), ['c1'], 'the other run keeps its state');
+    });
+
+    it('reclaims the state an id kept after its runv was killed', async () => {
+      const dead = spawnSync('true').pid;
+      fs.mkdirSync(path.join(config.root, 'c1'), { recursive: true });
+      fs.writeFileSync(path.join(config.root, 'c1', 'owner.pid'), `${dead}`);
+      assert.equal(await run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0'])).status, 0);
+      assertNothingLeft();
     });
 
     it('rejects an id whose domain libvirt already has', async () => {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian/Ubuntu host (as root) to where runv runs containers: system packages,
+# npm dependencies, guest-init, the guest image, and libvirtd/virtlogd running. Safe to re-run:
+# each step does nothing when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+PACKAGES=(
+  qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
+  linux-image-amd64 busybox-static libxml2-utils xz-utils cpio build-essential pkg-config python3
+)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  command -v node >/dev/null || missing+=(nodejs npm)
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# No systemd on these hosts: start the daemons by hand when they are not running.
+start_libvirt() {
+  pgrep -x virtlogd >/dev/null || { say 'starting virtlogd'; virtlogd -d; }
+  pgrep -x libvirtd >/dev/null || { say 'starting libvirtd'; libvirtd -d; }
+  for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && return; sleep 0.2; done
+  say 'libvirtd did not create /run/libvirt/libvirt-sock'; exit 1
+}
+
+install_npm_deps() {
+  [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] && return
+  say 'installing npm dependencies'
+  npm ci --no-audit --no-fund --loglevel=error
+}
+
+install_packages
+start_libvirt
+install_npm_deps
+say 'building runv and guest-init'
+npm run -s build
+./bin/run.js image build

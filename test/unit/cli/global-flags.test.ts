@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { hoistGlobalFlags } from '../../../src/cli/global-flags';
+
+describe('global flags before the command (runc style)', () => {
+  it('moves value and boolean flags behind the command id', () => {
+    assert.deepEqual(hoistGlobalFlags(['--root', '/r', '--debug', 'state', 'c1']), ['state', '--root', '/r', '--debug', 'c1']);
+  });
+  it('keeps --flag=value forms whole', () => {
+    assert.deepEqual(hoistGlobalFlags(['--log-format=json', 'delete', 'c1']), ['delete', '--log-format=json', 'c1']);
+  });
+  it('treats a topic and its command as one id', () => {
+    assert.deepEqual(hoistGlobalFlags(['--images-dir', '/i', 'image', 'build', '--force']), ['image', 'build', '--images-dir', '/i', '--force']);
+  });
+  it('leaves argv alone when flags already follow the command', () => {
+    assert.deepEqual(hoistGlobalFlags(['run', '--bundle', 'b', 'c1']), ['run', '--bundle', 'b', 'c1']);
+  });
+  it('does not move anything after --', () => {
+    assert.deepEqual(hoistGlobalFlags(['--', 'run']), ['--', 'run']);
+  });
+});
