@@ -499,7 +499,7 @@ static void handle_start_process(struct agent *a, const struct frame *f, struct 
 		reply_error(r, ENOMEM, "out of memory");
 		return;
 	}
-	*p = (struct process){ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
+	*p = (struct process){ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .held_pty = -1 };
 	if (find_str(f->payload, f->len, RUNV_A_CONTAINER_ID, true, &cid, r) < 0 ||
 	    find_str(f->payload, f->len, RUNV_A_PROCESS_ID, true, &p->id, r) < 0)
 		goto fail;

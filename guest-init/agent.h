@@ -71,6 +71,7 @@ struct process {
 	int stdin_fd;         /* pipe write end, or the pty master (shared with stdout_fd) */
 	int stdout_fd;
 	int stderr_fd;
+	int held_pty;         /* the pty master after its end of file, open until the process is freed */
 	bool stdin_closed;
 	uint8_t *pending;     /* one STDIN chunk being written, at most one per process */
 	size_t pending_len;

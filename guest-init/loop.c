@@ -154,12 +154,20 @@ static void send_output(struct agent *a, struct process *p, uint16_t type, const
 	channel_send(&a->ch, &w);
 }
 
-/* The pty master reports the end with EIO once every slave fd is closed. */
+/*
+ * The pty master reports the end with EIO once every slave fd is closed. The process may still
+ * run: closing the master would hang up its controlling terminal and SIGHUP it, so the master
+ * is only set aside until the process is freed.
+ */
 static void close_output(struct process *p, int *fd)
 {
-	if (p->terminal && p->stdin_fd == *fd)
-		p->stdin_fd = -1;
-	close(*fd);
+	if (p->terminal) {
+		if (p->stdin_fd == *fd)
+			p->stdin_fd = -1;
+		p->held_pty = *fd;
+	} else {
+		close(*fd);
+	}
 	*fd = -1;
 }
 
@@ -436,9 +444,13 @@ void agent_kill_all(struct agent *a)
 
 	if (a->pid1)
 		kill(-1, SIGKILL);
-	for (p = a->processes; p; p = p->next)
-		if (!p->reaped)
-			kill(p->pid, SIGKILL);
+	/* Each process leads its own session and group (once its setsid ran): kill both. */
+	for (p = a->processes; p; p = p->next) {
+		if (p->reaped)
+			continue;
+		kill(-p->pid, SIGKILL);
+		kill(p->pid, SIGKILL);
+	}
 	/* Bounded: a process stuck in the kernel (a dead 9p server) must not hang us. */
 	while (reap_children(a) && now_ms() < deadline)
 		usleep(10000);

@@ -358,6 +358,7 @@ void process_free(struct process *p)
 		close_fd(&p->stdin_fd);
 	close_fd(&p->stdout_fd);
 	close_fd(&p->stderr_fd);
+	close_fd(&p->held_pty);
 	free(p->pending);
 	free(p->id);
 	free(p);
