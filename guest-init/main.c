@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -55,10 +56,26 @@ static int boot_vm(void)
 	failed = sysinit_load_modules();
 	if (failed)
 		LOG_ERROR("%d kernel modules failed to load", failed);
+	sysinit_loopback_up();
 	fd = sysinit_open_port(AGENT_PORT_NAME, PORT_WAIT_MS);
 	if (fd < 0)
 		sysinit_fatal("no host channel");
 	return fd;
+}
+
+/*
+ * The word runv_poweroff on the kernel command line (no '.' or '=', so the kernel passes it in
+ * PID 1's argv) powers the VM off at once: bench/run-bench.ts boots the same kernel and initrd
+ * with it under bare qemu, as the baseline runv's boot is compared with.
+ */
+static bool wants_poweroff_at_once(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "runv_poweroff") == 0)
+			return true;
+	return false;
 }
 
 static int usage(const char *argv0)
@@ -82,6 +99,10 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--connect") == 0)
 		connect_path = argv[2];
 	a->pid1 = getpid() == 1;
+	if (a->pid1 && wants_poweroff_at_once(argc, argv)) {
+		LOG_INFO("runv_poweroff: powering off at once");
+		sysinit_poweroff();
+	}
 	/* The kernel hands PID 1 the command-line words it does not know: ignore them. */
 	if (!a->pid1 && !connect_path)
 		return usage(argv[0]);

@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -110,6 +113,30 @@ int sysinit_load_modules(void)
 	}
 	fclose(order);
 	return failed;
+}
+
+/* Containers share the VM's network stack: like a fresh netns, it has loopback up. */
+int sysinit_loopback_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int rc = -1;
+
+	if (fd < 0) {
+		LOG_ERRNO("socket");
+		return -1;
+	}
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		LOG_ERRNO("get flags of lo");
+	} else {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+		if (rc < 0)
+			LOG_ERRNO("bring lo up");
+	}
+	close(fd);
+	return rc;
 }
 
 /* entry is a port directory such as "vport0p1"; its name file holds the port name. */

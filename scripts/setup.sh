@@ -10,6 +10,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
   linux-image-amd64 busybox-static libxml2-utils xz-utils cpio build-essential pkg-config python3
+  tini
 )
 
 install_packages() {
@@ -23,10 +24,15 @@ install_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# No systemd on these hosts: start the daemons by hand when they are not running.
+# No systemd on these hosts: start the daemons by hand when they are not running. libvirtd runs
+# under tini as a subreaper: QEMU is daemonised, and where PID 1 reaps orphans late (seen here:
+# ~1.8 s), libvirt's destroy of every VM would wait for that.
 start_libvirt() {
   pgrep -x virtlogd >/dev/null || { say 'starting virtlogd'; virtlogd -d; }
-  pgrep -x libvirtd >/dev/null || { say 'starting libvirtd'; libvirtd -d; }
+  pgrep -x libvirtd >/dev/null || {
+    say 'starting libvirtd'
+    setsid tini -s -- libvirtd </dev/null >>/var/log/runv-libvirtd.log 2>&1 &
+  }
   for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && return; sleep 0.2; done
   say 'libvirtd did not create /run/libvirt/libvirt-sock'; exit 1
 }

@@ -15,6 +15,9 @@ import { SandboxPaths, sandboxPaths } from './sandbox-paths';
 
 const TEMPLATE_FILE = 'qemu.xml';
 const SHUTDOWN_GRACE_MS = 3000;
+/** After the guest acknowledged SHUTDOWN it powers off within milliseconds. */
+const POWEROFF_WAIT_MS = 1000;
+const GONE_POLL_MS = 20;
 const WATCH_INTERVAL_MS = 250;
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
@@ -62,7 +65,7 @@ export class SandboxLauncher {
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths);
-      return { agent, domain: model.name, teardown: () => this.teardown(agent, cleanup) };
+      return { agent, domain: model.name, teardown: () => this.teardown(agent, model.name, cleanup) };
     } catch (error) {
       await cleanup.run();
       throw error;
@@ -99,9 +102,16 @@ export class SandboxLauncher {
     }
   }
 
-  private async teardown(agent: AgentClient, cleanup: CleanupStack): Promise<void> {
+  private async waitUntilGone(name: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && (await this.hypervisor.stateOf(name).catch(() => undefined)) !== undefined) await delay(GONE_POLL_MS);
+  }
+
+  private async teardown(agent: AgentClient, name: string, cleanup: CleanupStack): Promise<void> {
     // A clean shutdown lets the guest sync the rootfs; destroy follows either way.
-    await Promise.race([agent.shutdown().catch(() => undefined), delay(SHUTDOWN_GRACE_MS)]);
+    const clean = await Promise.race([agent.shutdown().then(() => true, () => false), delay(SHUTDOWN_GRACE_MS).then(() => false)]);
+    // libvirt's destroy of a QEMU that is still exiting polls in 200 ms steps; one that is gone costs nothing.
+    if (clean) await this.waitUntilGone(name, POWEROFF_WAIT_MS);
     const failures = await cleanup.run();
     if (failures.length) throw new RunvError('internal', failures.map((f) => f.message).join('; '));
   }

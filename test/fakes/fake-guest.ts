@@ -16,7 +16,10 @@ export class FakeGuest {
   private readonly decoder = new FrameDecoder();
   private readonly programs = new Map<string, string>();
 
-  constructor(private readonly socket: net.Socket, private readonly ignoresSignals = false) {
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly options: { ignoresSignals?: boolean; onPowerOff?: () => void } = {},
+  ) {
     socket.on('data', (chunk) => {
       for (const event of this.decoder.push(chunk)) if (event.kind === 'frame') this.handle(event.frame.type, event.frame.id, event.frame.attributes);
     });
@@ -32,8 +35,10 @@ export class FakeGuest {
         return ok(attr.u32(Tag.Version, PROTOCOL_VERSION));
       case MessageType.AddContainer:
       case MessageType.Resize:
-      case MessageType.Shutdown:
         return ok();
+      case MessageType.Shutdown:
+        ok();
+        return this.options.onPowerOff?.();
       case MessageType.StartProcess:
         return this.start(id, r);
       case MessageType.Stdin: {
@@ -45,7 +50,7 @@ export class FakeGuest {
       }
       case MessageType.Signal:
         ok();
-        return this.ignoresSignals ? undefined : this.exit(r, 128 + (r.u32(Tag.Signal) ?? 0));
+        return this.options.ignoresSignals ? undefined : this.exit(r, 128 + (r.u32(Tag.Signal) ?? 0));
       default:
         this.send(MessageType.Error, id, [attr.u32(Tag.Code, Errno.EOPNOTSUPP)]);
     }

@@ -12,6 +12,7 @@ interface FakeDomain {
 /**
  * The Hypervisor port without libvirt: "starting" a domain binds its agent channel socket the
  * way QEMU does and answers on it with a FakeGuest (unless the guest is told to stay silent).
+ * Like a transient libvirt domain, it is gone once its guest powers off.
  */
 export class FakeHypervisor implements Hypervisor {
   readonly domains = new Map<string, FakeDomain>();
@@ -32,7 +33,7 @@ export class FakeHypervisor implements Hypervisor {
     this.domains.set(name, domain);
     this.created.push(name);
     domain.server = net.createServer((conn) => {
-      if (!this.bootsSilently) this.guests.push(new FakeGuest(conn, this.ignoresSignals));
+      if (!this.bootsSilently) this.guests.push(new FakeGuest(conn, { ignoresSignals: this.ignoresSignals, onPowerOff: () => void this.destroy(name) }));
     });
     await new Promise<void>((resolve) => domain.server!.listen(socket, resolve));
   }

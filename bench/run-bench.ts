@@ -1,0 +1,229 @@
+/**
+ * Boot benchmark: `runv run` of /bin/true against a bare QEMU direct-kernel boot of the same
+ * kernel and initrd whose init powers off at once, plus the initrd size and QEMU's RSS after
+ * boot, and where runv's time goes. Figures only, no pass/fail on them.
+ *
+ *   npm run build && npx ts-node -T bench/run-bench.ts [RUNS]     (or RUNV_BENCH_RUNS=N; 5)
+ *
+ * Needs root, libvirtd and virtlogd, /bin/busybox (busybox-static) and a guest image built from
+ * this checkout's guest-init (`bin/run.js image build`).
+ */
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { domainName } from '../src/hypervisor/domain-model';
+import { DEFAULT_LIBVIRT_URI } from '../src/hypervisor/libvirt-hypervisor';
+import { CURRENT_LINK, DEFAULT_IMAGES_DIR, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
+import { defaultRuntimeConfig } from '../src/runtime/runtime-config';
+import { sandboxPaths } from '../src/runtime/sandbox-paths';
+import { busyboxRootfs, makeBundle } from '../test/support/busybox-bundle';
+import { countQemus, liveChildren, sleep } from './processes';
+import { median, seconds, summarize } from './stats';
+import { BareTarget, RunvTarget, timeBareQemu, timeRunv } from './subjects';
+import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv } from './trace';
+
+const DEFAULT_RUNS = 5;
+const MEMORY_RUNS = 3;
+const TRACED_RUNS = 3;
+const REPO = path.resolve(__dirname, '..');
+const RUNV = path.join(REPO, 'bin', 'run.js');
+
+function runCount(): number {
+  const raw = process.argv[2] ?? process.env.RUNV_BENCH_RUNS ?? String(DEFAULT_RUNS);
+  const runs = Number(raw);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`run count must be a positive integer, not ${JSON.stringify(raw)}`);
+  return runs;
+}
+
+interface Image {
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly manifest: ImageManifest;
+}
+
+function currentImage(): Image {
+  const dir = fs.realpathSync(path.join(DEFAULT_IMAGES_DIR, CURRENT_LINK));
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as ImageManifest;
+  return { kernel: path.join(dir, VMLINUX_FILE), initrd: path.join(dir, INITRD_FILE), manifest };
+}
+
+const virsh = (...args: string[]): string => execFileSync('virsh', ['-c', DEFAULT_LIBVIRT_URI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+const domainsStartingWith = (prefix: string): string[] =>
+  virsh('list', '--all', '--name').split('\n').map((l) => l.trim()).filter((name) => name.startsWith(prefix));
+
+/** Everything the bench made goes, whatever happened: children, domains, sockets, temp files. */
+class Workspace {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-bench-'));
+  readonly root = path.join(this.dir, 'root');
+  /** Unique to this bench run, so that its domains are told apart from anyone else's. */
+  private readonly idPrefix = `bench-${process.pid.toString(36)}-`;
+  private readonly ids: string[] = [];
+  private cleaned: Promise<void> | undefined;
+
+  newId(kind: string, n: number): string {
+    const id = `${this.idPrefix}${kind}${n}`;
+    this.ids.push(id);
+    return id;
+  }
+
+  consoleLog(id: string): string {
+    return sandboxPaths(defaultRuntimeConfig({ root: this.root }), id).consoleLog;
+  }
+
+  cleanUp(): Promise<void> {
+    this.cleaned ??= this.doCleanUp();
+    return this.cleaned;
+  }
+
+  private async doCleanUp(): Promise<void> {
+    const exits = [...liveChildren].map((child) => new Promise((resolve) => child.once('close', resolve)));
+    for (const child of liveChildren) child.kill('SIGKILL');
+    await Promise.race([Promise.all(exits), sleep(5000)]);
+    // A runv killed mid-run leaves its domain and agent socket behind.
+    for (const domain of domainsStartingWith(domainName(this.idPrefix))) {
+      try {
+        virsh('destroy', domain);
+      } catch (error) {
+        process.stderr.write(`bench: cannot destroy ${domain}: ${(error as Error).message}\n`);
+      }
+    }
+    const config = defaultRuntimeConfig({ root: this.root });
+    for (const id of this.ids) fs.rmSync(sandboxPaths(config, id).agentSocket, { force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    const left = domainsStartingWith(domainName(this.idPrefix));
+    if (left.length) throw new Error(`domains left behind: ${left.join(', ')}`);
+  }
+}
+
+function row(cells: readonly string[], widths: readonly number[]): string {
+  return `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [row(header, widths), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map((r) => row(r, widths))].join('\n');
+}
+
+/** Median time of each phase end across runs, and the step from the previous phase's median. */
+function phaseRows(phases: readonly string[], timelines: readonly Timeline[]): string[][] {
+  let previous = 0;
+  return phases.map((phase) => {
+    const seen = timelines.map((t) => t[phase]).filter((at): at is number => at !== undefined);
+    if (seen.length === 0) return [phase, 'unseen', ''];
+    const at = median(seen);
+    const step = at - previous;
+    previous = at;
+    return [phase, seconds(at), seconds(step)];
+  });
+}
+
+/** The QEMU option's value in libvirt's command line, e.g. '-m' -> '256'. */
+function optionValue(args: readonly string[], option: string): string {
+  const i = args.indexOf(option);
+  if (i < 0 || i + 1 >= args.length) throw new Error(`runv's QEMU has no ${option} option: ${args.join(' ')}`);
+  return args[i + 1];
+}
+
+/**
+ * The bare boot is only a fair baseline if runv's QEMU runs the same way: TCG, the pc machine,
+ * one vCPU. Returns runv's guest RAM for the bare boot to use.
+ */
+function checkComparable(qemuArgs: readonly string[], image: Image): number {
+  const accel = optionValue(qemuArgs, '-accel');
+  const machine = optionValue(qemuArgs, '-machine').split(',')[0];
+  const smp = optionValue(qemuArgs, '-smp').split(',')[0];
+  const kernel = optionValue(qemuArgs, '-kernel');
+  if (accel !== 'tcg') throw new Error(`runv's QEMU uses -accel ${accel}, the baseline TCG`);
+  if (!/^pc(-i440fx-[\d.]+)?$/.test(machine)) throw new Error(`runv's QEMU uses machine ${machine}, the baseline pc`);
+  if (smp !== '1') throw new Error(`runv's QEMU has ${smp} vCPUs, the baseline 1`);
+  if (fs.realpathSync(kernel) !== fs.realpathSync(image.kernel)) throw new Error(`runv's QEMU boots ${kernel}, the baseline ${image.kernel}`);
+  return Number(optionValue(qemuArgs, '-m'));
+}
+
+async function main(): Promise<void> {
+  const runs = runCount();
+  if (!fs.existsSync(path.join(REPO, 'dist', 'commands', 'run.js'))) throw new Error('no dist/: run `npm run build` first');
+  const image = currentImage();
+  const work = new Workspace();
+  const interrupted = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`bench: ${signal}, cleaning up\n`);
+    work.cleanUp().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  try {
+    const rootfs = busyboxRootfs(work.dir);
+    const trueBundle = makeBundle(path.join(work.dir, 'true'), rootfs, (spec) => void (spec.process!.args = ['/bin/true']));
+    const sleepBundle = makeBundle(path.join(work.dir, 'sleep'), rootfs, (spec) => void (spec.process!.args = ['/bin/sh', '-c', 'sleep 3']));
+    const serialFile = (name: string): string => path.join(work.dir, `${name}.serial`);
+
+    // Memory first: its runs also warm the page cache (a 63 MiB vmlinux) for the timed runs.
+    process.stderr.write(`bench: ${MEMORY_RUNS} memory probes, then ${runs} timed runs of each, then ${TRACED_RUNS} traced runs of each\n`);
+    const runvTarget: RunvTarget = { runv: RUNV, root: work.root };
+    const probes = [];
+    for (let i = 1; i <= MEMORY_RUNS; i++) {
+      const id = work.newId('m', i);
+      probes.push(await probeMemory(runvTarget, sleepBundle, id, work.consoleLog(id), domainName(id)));
+    }
+    const memoryMiB = checkComparable(probes[0].qemuArgs, image);
+    const bareTarget: BareTarget = { kernel: image.kernel, initrd: image.initrd, memoryMiB };
+
+    const runvMs: number[] = [];
+    const bareMs: number[] = [];
+    let othersBusy = 0;
+    for (let i = 1; i <= runs; i++) {
+      othersBusy = Math.max(othersBusy, countQemus());
+      runvMs.push(await timeRunv(runvTarget, trueBundle, work.newId('r', i)));
+      bareMs.push(await timeBareQemu(bareTarget, serialFile(`bare-${i}`)));
+      process.stderr.write(`bench: run ${i}/${runs}: runv ${seconds(runvMs[i - 1])} s, bare ${seconds(bareMs[i - 1])} s\n`);
+    }
+
+    const runvTraces: Timeline[] = [];
+    const bareTraces: Timeline[] = [];
+    for (let i = 1; i <= TRACED_RUNS; i++) {
+      const id = work.newId('t', i);
+      runvTraces.push(await traceRunv(runvTarget, trueBundle, id, work.consoleLog(id), domainName(id)));
+      bareTraces.push(await traceBare(bareTarget, serialFile(`traced-${i}`)));
+    }
+
+    const runv = summarize(runvMs);
+    const bare = summarize(bareMs);
+    const pairRatios = summarize(runvMs.map((ms, i) => ms / bareMs[i]));
+    const rss = median(probes.map((p) => p.rssBytes));
+    // HOST.md: these machines' PID 1 reaps orphans ~1.5 s late, and libvirt's destroy waits for it.
+    const reapWait = runvTraces.map((t) => (t['qemu process reaped'] ?? NaN) - (t['qemu process exited'] ?? NaN));
+    const withoutReap = runvTraces.map((t, i) => (t['runv exited'] ?? NaN) - reapWait[i]);
+    const bareTraced = median(bareTraces.map((t) => t['qemu exited'] ?? NaN));
+    const out = [
+      `runv boot benchmark (TCG, machine pc, ${memoryMiB} MiB, 1 vCPU; ${runs} interleaved runs each, medians)`,
+      table(['what', 'median s', 'min s', 'max s'], [
+        ['runv run /bin/true', seconds(runv.median), seconds(runv.min), seconds(runv.max)],
+        ['bare qemu, same kernel+initrd, poweroff', seconds(bare.median), seconds(bare.min), seconds(bare.max)],
+        ['ratio runv / bare (goal <= 1.15)', (runv.median / bare.median).toFixed(2), pairRatios.min.toFixed(2), pairRatios.max.toFixed(2)],
+      ]),
+      '(ratio: of the medians; min/max: of the runs paired A B)',
+      ...(othersBusy ? [`WARNING: up to ${othersBusy} other QEMU processes ran during the timed runs: the figures are noisy`] : []),
+      `initrd: ${formatMiB(image.manifest.sizes.initrd)}   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
+        `qemu RSS after boot: ${(rss / 2 ** 20).toFixed(0)} MiB (median of ${MEMORY_RUNS}, min ${(Math.min(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)}, max ${(Math.max(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)})`,
+      '',
+      `where runv's time goes (${TRACED_RUNS} more runs, polled every 5 ms; medians; step = from the row above)`,
+      table(['phase ends when', 'at s', 'step s'], phaseRows(RUNV_PHASES, runvTraces)),
+      '',
+      `bare qemu, the same way (${TRACED_RUNS} runs)`,
+      table(['phase ends when', 'at s', 'step s'], phaseRows(BARE_PHASES, bareTraces)),
+      '',
+      `traced runv minus its wait for the host to reap QEMU (median ${seconds(median(reapWait))} s): ` +
+        `${seconds(median(withoutReap))} s, ratio to traced bare ${(median(withoutReap) / bareTraced).toFixed(2)}`,
+    ];
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    await work.cleanUp();
+  }
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench: ${error.message}\n`);
+  process.exitCode = 1;
+});
