@@ -109,7 +109,7 @@ export class SandboxLauncher {
 
   private async teardown(agent: AgentClient, name: string, cleanup: CleanupStack): Promise<void> {
     // A clean shutdown lets the guest sync the rootfs; destroy follows either way.
-    const clean = await Promise.race([agent.shutdown().then(() => true, () => false), delay(SHUTDOWN_GRACE_MS).then(() => false)]);
+    const clean = await withTimeout(agent.shutdown().then(() => true, () => false), SHUTDOWN_GRACE_MS, false);
     // libvirt's destroy of a QEMU that is still exiting polls in 200 ms steps; one that is gone costs nothing.
     if (clean) await this.waitUntilGone(name, POWEROFF_WAIT_MS);
     const failures = await cleanup.run();
@@ -177,5 +177,15 @@ function lastConsoleLine(file: string): string | undefined {
 }
 
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
