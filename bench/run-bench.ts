@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { domainName } from '../src/hypervisor/domain-model';
-import { DEFAULT_LIBVIRT_URI } from '../src/hypervisor/libvirt-hypervisor';
+import { DEFAULT_LIBVIRT_URI } from '../src/runtime/runtime-config';
 import { CURRENT_LINK, DEFAULT_IMAGES_DIR, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
 import { defaultRuntimeConfig } from '../src/runtime/runtime-config';
 import { sandboxPaths } from '../src/runtime/sandbox-paths';

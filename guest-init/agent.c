@@ -603,6 +603,31 @@ static void handle_signal(struct agent *a, const struct frame *f, struct reply *
 			    strerror(sig > INT32_MAX ? EINVAL : errno));
 }
 
+/*
+ * The host's reader of this output went away (`runv run ... | head -1`): closing our end gives
+ * the process EPIPE on its next write, as a broken pipe on the host would.
+ */
+static void handle_close_output(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct process *p = lookup_process(a, f, r);
+	uint32_t stream;
+	int *fd;
+
+	if (!p || find_u32(f->payload, f->len, RUNV_A_STREAM, true, &stream, r) < 0)
+		return;
+	if (stream != 1 && stream != 2) {
+		reply_error(r, EINVAL, "stream %u is neither stdout (1) nor stderr (2)", stream);
+		return;
+	}
+	fd = stream == 1 ? &p->stdout_fd : &p->stderr_fd;
+	if (*fd < 0)
+		return;
+	if (p->stdin_fd == *fd)
+		p->stdin_fd = -1;
+	close(*fd);
+	*fd = -1;
+}
+
 static void handle_shutdown(struct agent *a, struct reply *r)
 {
 	(void)r;
@@ -623,6 +648,7 @@ static void dispatch(struct agent *a, const struct frame *f, struct reply *r)
 	case RUNV_RESIZE: handle_resize(a, f, r); break;
 	case RUNV_SIGNAL: handle_signal(a, f, r); break;
 	case RUNV_SHUTDOWN: handle_shutdown(a, r); break;
+	case RUNV_CLOSE_OUTPUT: handle_close_output(a, f, r); break;
 	default: reply_error(r, EOPNOTSUPP, "message type 0x%x not supported", f->type);
 	}
 }

@@ -59,7 +59,7 @@ static size_t fixed_size_of(uint16_t tag)
 	case RUNV_A_VERSION: case RUNV_A_CODE: case RUNV_A_PID: case RUNV_A_EXIT_STATUS:
 	case RUNV_A_SIGNAL: case RUNV_A_UID: case RUNV_A_GID: case RUNV_A_ADDITIONAL_GID:
 	case RUNV_A_NO_NEW_PRIVS: case RUNV_A_TERMINAL: case RUNV_A_ROWS: case RUNV_A_COLS:
-	case RUNV_A_UMASK: case RUNV_A_READONLY: case RUNV_A_INIT:
+	case RUNV_A_UMASK: case RUNV_A_READONLY: case RUNV_A_INIT: case RUNV_A_STREAM:
 		return 4;
 	default:
 		return 0;

@@ -41,6 +41,7 @@ enum runv_type {
 	RUNV_RESIZE = 0x13,
 	RUNV_SIGNAL = 0x14,
 	RUNV_SHUTDOWN = 0x15,
+	RUNV_CLOSE_OUTPUT = 0x16,
 	RUNV_STDOUT = 0x20,
 	RUNV_STDERR = 0x21,
 	RUNV_EXIT = 0x22,
@@ -83,6 +84,7 @@ enum runv_tag {
 	RUNV_A_RLIMIT_TYPE = 34,   /* str, "RLIMIT_NOFILE", ... */
 	RUNV_A_RLIMIT_SOFT = 35,   /* u64 */
 	RUNV_A_RLIMIT_HARD = 36,   /* u64 */
+	RUNV_A_STREAM = 37,        /* u32: 1 stdout, 2 stderr */
 };
 
 #endif

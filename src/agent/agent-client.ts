@@ -26,6 +26,11 @@ export interface ProcessExit {
   signal?: number;
 }
 
+export enum OutputStream {
+  Stdout = 1,
+  Stderr = 2,
+}
+
 interface Pending {
   resolve: (reply: AttributeReader) => void;
   reject: (error: Error) => void;
@@ -132,13 +137,25 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     await this.request(MessageType.Shutdown, []);
   }
 
-  close(): void {
-    this.socket.destroy();
+  /** Closes the guest's end of a process's output: the host's reader of it went away. */
+  async closeOutput(containerId: string, processId: string, stream: OutputStream): Promise<void> {
+    await this.request(MessageType.CloseOutput, [...processAddress(containerId, processId), attr.u32(Tag.Stream, stream)]);
   }
 
-  /** Sends raw bytes: for tests that feed the guest malformed frames. */
-  sendRaw(bytes: Buffer): void {
-    this.socket.write(bytes);
+  /**
+   * Stops reading from the guest until resume(): a slow host reader then slows the guest's
+   * writer down (guest-init buffers a bounded amount) instead of runv buffering without end.
+   */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  close(): void {
+    this.socket.destroy();
   }
 
   request(type: MessageType, attributes: Attribute[]): Promise<AttributeReader> {
@@ -152,32 +169,47 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
 
   private receive(chunk: Buffer): void {
     for (const event of this.decoder.push(chunk)) {
-      if (event.kind === 'error') this.answerBadFrame(event.error);
+      if (event.kind === 'error') this.badFrame(event.error);
       else this.dispatch(event.frame);
     }
   }
 
-  private answerBadFrame(error: FrameError): void {
+  /**
+   * Answers a malformed frame, unless it was a reply: like guest-init, the host never answers an
+   * OK or ERROR, so two peers cannot loop on each other. A malformed reply fails its request
+   * instead, which would otherwise wait forever.
+   */
+  private badFrame(error: FrameError): void {
+    if (error.type !== undefined && isReply(error.type)) {
+      this.takePending(error.id)?.reject(new RunvError('guest', `malformed reply from the guest: ${error.message}`));
+      return;
+    }
     this.socket.write(encodeFrame({ type: MessageType.Error, id: error.id, attributes: [attr.u32(Tag.Code, error.errno), attr.str(Tag.Message, error.message)] }));
   }
 
   private dispatch(frame: Frame): void {
-    const reader = new AttributeReader(frame.attributes, frame.id);
+    const reader = new AttributeReader(frame.attributes, frame);
     try {
       if (isReply(frame.type)) this.settle(frame, reader);
       else this.handleEvent(frame, reader);
     } catch (error) {
-      if (error instanceof FrameError && frame.type !== MessageType.Error) this.answerBadFrame(error);
+      if (!(error instanceof FrameError)) throw error;
+      this.badFrame(error);
     }
   }
 
   private settle(frame: Frame, reader: AttributeReader): void {
-    const waiter = this.pending.get(frame.id);
-    if (!waiter) return;
-    this.pending.delete(frame.id);
-    if (frame.type === MessageType.Ok) return waiter.resolve(reader);
+    if (frame.type === MessageType.Ok) return this.takePending(frame.id)?.resolve(reader);
+    // Read before the waiter is taken: a malformed ERROR then fails it through badFrame.
     const errno = reader.u32(Tag.Code) ?? 0;
-    waiter.reject(new AgentError(errno, reader.str(Tag.Message) ?? `guest error ${errno}`, reader.u32(Tag.ExitStatus)));
+    const exitStatus = reader.u32(Tag.ExitStatus);
+    this.takePending(frame.id)?.reject(new AgentError(errno, reader.str(Tag.Message) ?? `guest error ${errno}`, exitStatus));
+  }
+
+  private takePending(id: number): Pending | undefined {
+    const waiter = this.pending.get(id);
+    this.pending.delete(id);
+    return waiter;
   }
 
   private handleEvent(frame: Frame, reader: AttributeReader): void {
@@ -193,7 +225,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
         this.emit('exit', { ...address(), status: reader.required(Tag.ExitStatus, reader.u32), signal: reader.u32(Tag.Signal) });
         return;
       default:
-        throw new FrameError(Errno.EOPNOTSUPP, `unexpected message type ${frame.type} from the guest`, frame.id);
+        throw new FrameError(Errno.EOPNOTSUPP, `unexpected message type ${frame.type} from the guest`, frame);
     }
   }
 

@@ -1,4 +1,4 @@
-import { Errno, HEADER_SIZE, MAGIC, MAX_PAYLOAD, MessageType, Tag } from './protocol';
+import { ATTRIBUTE_HEADER_SIZE, Errno, HEADER_SIZE, MAGIC, MAX_ATTRIBUTE_VALUE, MAX_PAYLOAD, MessageType, Tag } from './protocol';
 
 /**
  * Framing and TLV attributes (docs/protocol.md). Pure: no sockets here, so every malformed
@@ -15,9 +15,24 @@ export interface Frame {
   attributes: Attribute[];
 }
 
+/** Which frame a problem was found in: its id, and its type once the header was read. */
+export interface FrameOrigin {
+  id: number;
+  type?: number;
+}
+
+/**
+ * A malformed frame, with the errno to answer it with. `type` is undefined when no header could
+ * be read (bad magic); the receiver needs it because an ERROR is never answered.
+ */
 export class FrameError extends Error {
-  constructor(readonly errno: number, message: string, readonly id = 0) {
+  readonly id: number;
+  readonly type?: number;
+
+  constructor(readonly errno: number, message: string, origin: FrameOrigin = { id: 0 }) {
     super(message);
+    this.id = origin.id;
+    this.type = origin.type;
   }
 }
 
@@ -44,8 +59,8 @@ export const attr = {
 export function encodeAttributes(attributes: Attribute[]): Buffer {
   const parts: Buffer[] = [];
   for (const a of attributes) {
-    if (a.value.length > 0xffff) throw new RangeError(`attribute ${a.tag} is ${a.value.length} bytes, over 65535`);
-    const head = Buffer.alloc(4);
+    if (a.value.length > MAX_ATTRIBUTE_VALUE) throw new RangeError(`attribute ${a.tag} is ${a.value.length} bytes, over ${MAX_ATTRIBUTE_VALUE}`);
+    const head = Buffer.alloc(ATTRIBUTE_HEADER_SIZE);
     head.writeUInt16BE(a.tag, 0);
     head.writeUInt16BE(a.value.length, 2);
     parts.push(head, a.value);
@@ -65,15 +80,15 @@ export function encodeFrame(frame: Frame): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-export function decodeAttributes(payload: Buffer, id = 0): Attribute[] {
+export function decodeAttributes(payload: Buffer, origin: FrameOrigin = { id: 0 }): Attribute[] {
   const attributes: Attribute[] = [];
   let offset = 0;
   while (offset < payload.length) {
-    if (payload.length - offset < 4) throw new FrameError(EBADMSG, 'truncated attribute header', id);
+    if (payload.length - offset < ATTRIBUTE_HEADER_SIZE) throw new FrameError(EBADMSG, 'truncated attribute header', origin);
     const tag = payload.readUInt16BE(offset);
     const length = payload.readUInt16BE(offset + 2);
-    offset += 4;
-    if (offset + length > payload.length) throw new FrameError(EBADMSG, `attribute ${tag} overruns the payload`, id);
+    offset += ATTRIBUTE_HEADER_SIZE;
+    if (offset + length > payload.length) throw new FrameError(EBADMSG, `attribute ${tag} overruns the payload`, origin);
     attributes.push({ tag, value: payload.subarray(offset, offset + length) });
     offset += length;
   }
@@ -82,23 +97,19 @@ export function decodeAttributes(payload: Buffer, id = 0): Attribute[] {
 
 /** Typed, validating reads of a decoded attribute list. */
 export class AttributeReader {
-  constructor(private readonly attributes: Attribute[], private readonly id = 0, private readonly depth = 1) {}
-
-  has(tag: Tag): boolean {
-    return this.attributes.some((a) => a.tag === tag);
-  }
+  constructor(private readonly attributes: Attribute[], private readonly origin: FrameOrigin = { id: 0 }, private readonly depth = 1) {}
 
   u32(tag: Tag): number | undefined {
     const a = this.first(tag);
     if (!a) return undefined;
-    if (a.value.length !== 4) throw new FrameError(EBADMSG, `attribute ${Tag[tag]} is not a u32`, this.id);
+    if (a.value.length !== 4) throw new FrameError(EBADMSG, `attribute ${Tag[tag]} is not a u32`, this.origin);
     return a.value.readUInt32BE(0);
   }
 
   u64(tag: Tag): bigint | undefined {
     const a = this.first(tag);
     if (!a) return undefined;
-    if (a.value.length !== 8) throw new FrameError(EBADMSG, `attribute ${Tag[tag]} is not a u64`, this.id);
+    if (a.value.length !== 8) throw new FrameError(EBADMSG, `attribute ${Tag[tag]} is not a u64`, this.origin);
     return a.value.readBigUInt64BE(0);
   }
 
@@ -115,15 +126,15 @@ export class AttributeReader {
   }
 
   nested(tag: Tag): AttributeReader[] {
-    if (this.depth >= MAX_NESTING) throw new FrameError(EBADMSG, 'attributes nested too deep', this.id);
+    if (this.depth >= MAX_NESTING) throw new FrameError(EBADMSG, 'attributes nested too deep', this.origin);
     return this.attributes
       .filter((a) => a.tag === tag)
-      .map((a) => new AttributeReader(decodeAttributes(a.value, this.id), this.id, this.depth + 1));
+      .map((a) => new AttributeReader(decodeAttributes(a.value, this.origin), this.origin, this.depth + 1));
   }
 
   required<T>(tag: Tag, read: (tag: Tag) => T | undefined): T {
     const value = read.call(this, tag);
-    if (value === undefined) throw new FrameError(EINVAL, `missing attribute ${Tag[tag]}`, this.id);
+    if (value === undefined) throw new FrameError(EINVAL, `missing attribute ${Tag[tag]}`, this.origin);
     return value;
   }
 
@@ -171,14 +182,14 @@ export class FrameDecoder {
     if (length > MAX_PAYLOAD) {
       this.buffer = this.buffer.subarray(HEADER_SIZE);
       this.skipRemaining = length;
-      return { kind: 'error', error: new FrameError(EMSGSIZE, `frame payload of ${length} bytes exceeds ${MAX_PAYLOAD}`, id) };
+      return { kind: 'error', error: new FrameError(EMSGSIZE, `frame payload of ${length} bytes exceeds ${MAX_PAYLOAD}`, { id, type }) };
     }
     if (this.buffer.length < HEADER_SIZE + length) return undefined;
     const payload = Buffer.from(this.buffer.subarray(HEADER_SIZE, HEADER_SIZE + length));
     this.buffer = this.buffer.subarray(HEADER_SIZE + length);
-    if (flags !== 0) return { kind: 'error', error: new FrameError(EBADMSG, `frame flags ${flags} are not 0`, id) };
+    if (flags !== 0) return { kind: 'error', error: new FrameError(EBADMSG, `frame flags ${flags} are not 0`, { id, type }) };
     try {
-      return { kind: 'frame', frame: { type, id, attributes: decodeAttributes(payload, id) } };
+      return { kind: 'frame', frame: { type, id, attributes: decodeAttributes(payload, { id, type }) } };
     } catch (error) {
       return { kind: 'error', error: error as FrameError };
     }

@@ -6,6 +6,9 @@ export const PROTOCOL_VERSION = 1;
 export const MAGIC = 0x52554e56; // "RUNV"
 export const HEADER_SIZE = 16;
 export const MAX_PAYLOAD = 65536;
+export const ATTRIBUTE_HEADER_SIZE = 4;
+/** An attribute's length is a u16. */
+export const MAX_ATTRIBUTE_VALUE = 0xffff;
 export const MAX_DATA_CHUNK = 32768;
 export const AGENT_PORT_NAME = 'io.runv.agent';
 
@@ -19,6 +22,7 @@ export enum MessageType {
   Resize = 0x13,
   Signal = 0x14,
   Shutdown = 0x15,
+  CloseOutput = 0x16,
   Stdout = 0x20,
   Stderr = 0x21,
   Exit = 0x22,
@@ -60,6 +64,7 @@ export enum Tag {
   RlimitType = 34,
   RlimitSoft = 35,
   RlimitHard = 36,
+  Stream = 37,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */

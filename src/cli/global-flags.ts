@@ -3,7 +3,8 @@
  * `runv --root R --log L --log-format json create ...`. oclif parses flags after the command
  * id only, so those leading flags are moved right behind the id before oclif sees them.
  */
-const VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--images-dir', '--template-dir', '--libvirt-uri', '--accel', '--criu', '--rootless']);
+/** RunvCommand's global flags that take a value (a unit test keeps the two in step). */
+export const VALUE_FLAGS = new Set(['--root', '--images-dir', '--template-dir', '--libvirt-uri', '--accel']);
 /** Commands with a topic take two words: `image build`. */
 const TOPICS = new Set(['image']);
 

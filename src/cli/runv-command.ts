@@ -3,8 +3,9 @@ import { Container } from 'inversify';
 import { RunvError } from '../core/errors';
 import { createContainer } from '../di/container';
 import { Hypervisor } from '../core/ports';
-import { parseAccel } from '../hypervisor/accel';
-import { defaultRuntimeConfig, RuntimeConfig } from '../runtime/runtime-config';
+import { AccelChoice } from '../hypervisor/accel';
+import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
+import { DEFAULT_LIBVIRT_URI, DEFAULT_ROOT, defaultRuntimeConfig, RuntimeConfig } from '../runtime/runtime-config';
 
 export type RunvFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RunvCommand)['baseFlags'] & T['flags']>;
 
@@ -15,10 +16,10 @@ export type RunvFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
  */
 export abstract class RunvCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
-    root: Flags.string({ summary: 'Directory for container state.', default: '/run/runv', helpGroup: 'GLOBAL' }),
-    'images-dir': Flags.string({ summary: 'Directory of guest images.', default: '/var/lib/runv/images', helpGroup: 'GLOBAL' }),
+    root: Flags.string({ summary: 'Directory for container state.', default: DEFAULT_ROOT, helpGroup: 'GLOBAL' }),
+    'images-dir': Flags.string({ summary: 'Directory of guest images.', default: DEFAULT_IMAGES_DIR, helpGroup: 'GLOBAL' }),
     'template-dir': Flags.string({ summary: 'Directory of libvirt domain templates.', helpGroup: 'GLOBAL' }),
-    'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: 'qemu:///system', env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
+    'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: DEFAULT_LIBVIRT_URI, env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
     accel: Flags.string({ summary: 'Accelerator: kvm, tcg, or auto (KVM only where it really works).', default: 'auto', options: ['auto', 'kvm', 'tcg'], helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ summary: 'Print stack traces of errors.', helpGroup: 'GLOBAL' }),
   };
@@ -38,7 +39,8 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
       imagesDir: this.flags['images-dir'],
       templateDir: this.flags['template-dir'],
       libvirtUri: this.flags['libvirt-uri'],
-      accel: parseAccel(this.flags.accel),
+      // oclif has checked it against the flag's options.
+      accel: this.flags.accel as AccelChoice,
     });
   }
 
@@ -53,8 +55,15 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<void> {
-    if (!(error instanceof RunvError)) return super.catch(error);
-    process.stderr.write(`runv: ${this.flags?.debug ? error.stack : error.message}\n`);
-    process.exitCode = error.exitCode;
+    const known = error instanceof RunvError ? error : fromSystemError(error);
+    if (!known) return super.catch(error);
+    process.stderr.write(`runv: ${this.flags?.debug ? known.stack : known.message}\n`);
+    process.exitCode = known.exitCode;
   }
+}
+
+/** A failed system call on a path the user gave (an unwritable --root, say): one line, not a trace. */
+function fromSystemError(error: NodeJS.ErrnoException): RunvError | undefined {
+  if (!error.code || !error.syscall) return undefined;
+  return new RunvError('internal', `${error.syscall} ${error.path ?? ''}: ${error.code}`.replace(' :', ':'), { cause: error });
 }

@@ -10,10 +10,10 @@ export type ErrorCode =
   | 'already-exists'
   | 'unavailable'
   | 'image-missing'
-  | 'protocol'
   | 'guest'
   | 'process-not-found'
   | 'process-not-executable'
+  | 'interrupted'
   | 'internal';
 
 const exitCodes: Record<ErrorCode, number> = {
@@ -23,21 +23,22 @@ const exitCodes: Record<ErrorCode, number> = {
   'already-exists': 1,
   unavailable: 1,
   'image-missing': 1,
-  protocol: 1,
   guest: 1,
   // Like a shell: 127 when the command is not found, 126 when it cannot be executed.
   'process-not-found': 127,
   'process-not-executable': 126,
+  // 128+N for signal N, given where the error is raised.
+  interrupted: 130,
   internal: 1,
 };
 
 export class RunvError extends Error {
   readonly exitCode: number;
 
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
     super(message, options);
     this.name = 'RunvError';
-    this.exitCode = exitCodes[code];
+    this.exitCode = options?.exitCode ?? exitCodes[code];
   }
 }
 

@@ -55,7 +55,6 @@ export interface SandboxModel {
   resources: VmResources;
   container: ContainerModel;
   process: ProcessModel;
-  annotations: Record<string, string>;
 }
 
 export const ROOTFS_TAG = 'rootfs';

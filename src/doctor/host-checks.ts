@@ -37,8 +37,12 @@ export class HostChecks {
   }
 
   private accelerator(): CheckResult {
-    const decision = chooseDomainType(this.config.accel === 'kvm' ? 'auto' : this.config.accel, hostKvmFacts());
-    return { name: 'accelerator', ok: true, detail: `${decision.type === 'kvm' ? 'KVM' : 'TCG (software emulation)'}: ${decision.reason}` };
+    try {
+      const decision = chooseDomainType(this.config.accel, hostKvmFacts());
+      return { name: 'accelerator', ok: true, detail: `${decision.type === 'kvm' ? 'KVM' : 'TCG (software emulation)'}: ${decision.reason}` };
+    } catch (error) {
+      return { name: 'accelerator', ok: false, detail: (error as Error).message, fix: '--accel auto' };
+    }
   }
 
   private async libvirtd(): Promise<CheckResult> {

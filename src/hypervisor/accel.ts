@@ -46,8 +46,3 @@ function canOpenReadWrite(path: string): boolean {
     return false;
   }
 }
-
-export function parseAccel(value: string): AccelChoice {
-  if (value === 'auto' || value === 'kvm' || value === 'tcg') return value;
-  throw new RunvError('invalid-argument', `--accel must be auto, kvm or tcg, not ${JSON.stringify(value)}`);
-}

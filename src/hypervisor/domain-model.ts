@@ -13,7 +13,7 @@ export interface DomainModel {
   cmdline: string;
   consoleLog: string;
   agentSocket: string;
-  shares: { source: string; tag: string; readonly: boolean }[];
+  shares: { source: string; tag: string }[];
   metadata: { id: string; bundle: string };
 }
 
@@ -49,7 +49,7 @@ export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, paths: 
     agentSocket: paths.agentSocket,
     // Shared writable even when root.readonly is set, as runc does: mount points may have to be
     // created in it; guest-init makes the container's own view of it read-only.
-    shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source, readonly: false }],
+    shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source }],
     metadata: { id: sandbox.id, bundle: sandbox.bundle },
   };
 }

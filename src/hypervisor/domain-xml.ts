@@ -1,5 +1,6 @@
 import { Builder, parseStringPromise } from 'xml2js';
 import { RunvError } from '../core/errors';
+import { AGENT_PORT_NAME } from '../agent/protocol';
 import { DomainModel, METADATA_NAMESPACE } from './domain-model';
 
 /** An element as xml2js represents it: attributes under `$`, text under `_`, children as arrays. */
@@ -53,7 +54,7 @@ function appendDevices(devices: XmlNode, model: DomainModel): XmlNode {
   add('channel', {
     $: { type: 'unix' },
     source: [{ $: { mode: 'bind', path: model.agentSocket } }],
-    target: [{ $: { type: 'virtio', name: 'io.runv.agent' } }],
+    target: [{ $: { type: 'virtio', name: AGENT_PORT_NAME } }],
   });
   add('serial', { $: { type: 'file' }, source: [{ $: { path: model.consoleLog } }], target: [{ $: { port: '0' } }] });
   add('console', { $: { type: 'file' }, source: [{ $: { path: model.consoleLog } }], target: [{ $: { type: 'serial', port: '0' } }] });
@@ -61,13 +62,11 @@ function appendDevices(devices: XmlNode, model: DomainModel): XmlNode {
 }
 
 function shareOf(share: DomainModel['shares'][number]): XmlNode {
-  const node: XmlNode = {
+  return {
     $: { type: 'mount', accessmode: 'passthrough' },
     source: [{ $: { dir: share.source } }],
     target: [{ $: { dir: share.tag } }],
   };
-  if (share.readonly) node.readonly = [''];
-  return node;
 }
 
 /**

@@ -5,8 +5,6 @@ import { DomainState, Hypervisor } from '../core/ports';
 type Binding = typeof import('@unraid/libvirt', { with: { 'resolution-mode': 'import' } });
 type Connection = InstanceType<Binding['Hypervisor']>;
 
-export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
-
 /** libvirt's virDomainState numbers, as virDomainGetInfo reports them. */
 const STATES: Record<number, DomainState> = { 1: 'running', 2: 'other', 3: 'paused', 4: 'other', 5: 'shutoff', 6: 'crashed', 7: 'paused' };
 
@@ -18,7 +16,7 @@ const STATES: Record<number, DomainState> = { 1: 'running', 2: 'other', 3: 'paus
 export class LibvirtHypervisor implements Hypervisor {
   private connection: Promise<Connection> | undefined;
 
-  constructor(private readonly uri: string = DEFAULT_LIBVIRT_URI) {}
+  constructor(private readonly uri: string) {}
 
   async createTransient(xml: string): Promise<void> {
     const conn = await this.connect();

@@ -19,7 +19,7 @@ export class ImageStore {
   async current(imagesDir: string = DEFAULT_IMAGES_DIR): Promise<GuestImage> {
     const target = await readlink(join(imagesDir, CURRENT_LINK)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw missingImage(imagesDir);
-      throw err;
+      throw new RunvError('image-missing', `${join(imagesDir, CURRENT_LINK)} is not a link to a guest image (${err.code}): run \`runv image build\``);
     });
     const dir = resolve(imagesDir, target);
     const image = await this.read(dir);

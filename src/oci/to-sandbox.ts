@@ -31,7 +31,6 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
     resources: resourcesOf(spec),
     container: containerOf(spec, options.id),
     process: processOf(process, options),
-    annotations: spec.annotations ?? {},
   };
 }
 

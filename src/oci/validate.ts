@@ -1,3 +1,4 @@
+import { ATTRIBUTE_HEADER_SIZE, MAX_ATTRIBUTE_VALUE, MAX_PAYLOAD } from '../agent/protocol';
 import { invalidSpec } from '../core/errors';
 import { OciMount, OciProcess, OciSpec } from './spec';
 
@@ -52,6 +53,7 @@ function validateProcess(value: unknown): void {
       if (!string(e, `${f}[${i}]`).includes('=')) throw invalidSpec(`${f}[${i}]`, 'must be KEY=value');
     }),
   );
+  fitsStartProcess(args as string[], (p.env ?? []) as string[]);
   const cwd = nonEmptyString(p.cwd, 'process.cwd');
   if (!cwd.startsWith('/')) throw invalidSpec('process.cwd', 'must be an absolute path');
   optional(p.rlimits, 'process.rlimits', (v, f) =>
@@ -88,6 +90,26 @@ function validateLinux(value: unknown, field: string): void {
       optional(cpu.cpus, `${cf}.cpus`, string);
     });
   });
+}
+
+/**
+ * START_PROCESS carries args and env in one frame. Checked here so that a spec the guest
+ * protocol cannot carry fails before a VM boots. The reserve is for the frame's other attributes
+ * (ids of at most 128 bytes, cwd, user, rlimits, terminal): generous for any ordinary spec.
+ */
+const START_PROCESS_RESERVE = 4096;
+const MAX_ARGS_AND_ENV = MAX_PAYLOAD - START_PROCESS_RESERVE;
+
+/** Each arg and env entry is one attribute of START_PROCESS. */
+function fitsStartProcess(args: string[], env: string[]): void {
+  let total = 0;
+  const entries = [...args.map((value, i) => ({ value, field: `process.args[${i}]` })), ...env.map((value, i) => ({ value, field: `process.env[${i}]` }))];
+  for (const { value, field } of entries) {
+    const length = Buffer.byteLength(value, 'utf8');
+    if (length > MAX_ATTRIBUTE_VALUE) throw invalidSpec(field, `is longer than ${MAX_ATTRIBUTE_VALUE} bytes`);
+    total += ATTRIBUTE_HEADER_SIZE + length;
+  }
+  if (total > MAX_ARGS_AND_ENV) throw invalidSpec('process', `args and env together exceed the ${MAX_PAYLOAD / 1024} KiB the guest protocol carries`);
 }
 
 type Check = (value: unknown, field: string) => unknown;

@@ -18,8 +18,10 @@ export function loadBundle(bundleDir: string): Bundle {
   let text: string;
   try {
     text = fs.readFileSync(configPath, 'utf8');
-  } catch {
-    throw new RunvError('not-found', `bundle ${dir} has no config.json (create one with: runv spec --bundle ${dir})`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new RunvError('not-found', `bundle ${dir} has no config.json (create one with: runv spec --bundle ${dir})`);
+    throw new RunvError('invalid-argument', `cannot read ${configPath}: ${code ?? (error as Error).message}`);
   }
   const spec = parseSpec(text);
   const rootfs = path.resolve(dir, spec.root.path);

@@ -5,6 +5,7 @@ import { SandboxModel } from '../core/model';
 import { specToSandbox } from '../oci/to-sandbox';
 import { loadBundle } from './bundle';
 import { RunningSandbox, SandboxLauncher } from './sandbox-launcher';
+import { SignalRouter } from './signal-router';
 import { HostStdio, StdioRelay } from './stdio-relay';
 
 export interface RunRequest {
@@ -16,10 +17,6 @@ export interface RunRequest {
   /** Where runv's own signals arrive: `process`, or an emitter in tests. */
   signals: EventEmitter;
 }
-
-const FORWARDED_SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
-/** After one of these was forwarded, a second one tears the sandbox down: the user wants out. */
-const TEARDOWN_SIGNALS = new Set(['SIGINT', 'SIGTERM']);
 
 /** `runv run`: one container in one fresh VM, in the foreground, until its init exits. */
 @injectable()
@@ -34,14 +31,20 @@ export class RunService {
       sandbox.process.rows = stdout.rows;
       sandbox.process.cols = stdout.columns;
     }
-    const running = await this.launcher.launch(sandbox);
-    const restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
+    const signals = new SignalRouter(request.signals);
     try {
-      await running.agent.addContainer(sandbox.container);
-      return await this.supervise(running, sandbox, request);
+      const running = await this.launcher.launch(sandbox, signals.startAborted);
+      const restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
+      try {
+        await running.agent.addContainer(sandbox.container);
+        return await this.supervise(running, sandbox, request, signals);
+      } finally {
+        restoreTerminal();
+        // The container's outcome is what the caller asked for: a cleanup problem is only reported.
+        await running.teardown().catch((error: Error) => request.stdio.stderr.write(`runv: warning: ${error.message}\n`));
+      }
     } finally {
-      restoreTerminal();
-      await running.teardown();
+      signals.dispose();
     }
   }
 
@@ -52,29 +55,24 @@ export class RunService {
     return specToSandbox(bundle.spec, { id: request.id, bundle: bundle.dir, terminal: request.terminal });
   }
 
-  private async supervise(running: RunningSandbox, sandbox: SandboxModel, request: RunRequest): Promise<number> {
+  private async supervise(running: RunningSandbox, sandbox: SandboxModel, request: RunRequest, signals: SignalRouter): Promise<number> {
     const { agent } = running;
     const { containerId, processId } = sandbox.process;
-    let forced: ((status: number) => void) | undefined;
-    const forcedExit = new Promise<number>((resolve) => (forced = resolve));
-    const forwarded = new Set<string>();
-    const onSignal = (name: string): void => {
-      if (TEARDOWN_SIGNALS.has(name) && [...forwarded].some((s) => TEARDOWN_SIGNALS.has(s))) return forced?.(128 + FORWARDED_SIGNALS[name]);
-      forwarded.add(name);
-      agent.signal(containerId, processId, FORWARDED_SIGNALS[name]).catch(() => undefined);
-    };
     const onResize = (): void => {
       const { rows, columns } = request.stdio.stdout;
       if (rows && columns) agent.resize(containerId, processId, rows, columns).catch(() => undefined);
     };
-    const listeners = Object.keys(FORWARDED_SIGNALS).map((name) => [name, () => onSignal(name)] as const);
-    if (sandbox.process.terminal) listeners.push(['SIGWINCH', onResize]);
-    for (const [name, listener] of listeners) request.signals.on(name, listener);
+    if (sandbox.process.terminal) request.signals.on('SIGWINCH', onResize);
+    const relay = new StdioRelay(agent, containerId, processId, request.stdio);
     try {
-      const exit = new StdioRelay(agent, containerId, processId, request.stdio).run(() => agent.startProcess(sandbox.process));
-      return await Promise.race([exit.then((e) => e.status), forcedExit]);
+      const exit = relay.run(async () => {
+        await agent.startProcess(sandbox.process);
+        signals.forwardTo((signal) => void agent.signal(containerId, processId, signal).catch(() => undefined));
+      });
+      return await Promise.race([exit.then((e) => e.status), signals.forcedExit]);
     } finally {
-      for (const [name, listener] of listeners) request.signals.off(name, listener);
+      request.signals.off('SIGWINCH', onResize);
+      relay.stop();
     }
   }
 }

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { AccelChoice } from '../hypervisor/accel';
-import { DEFAULT_LIBVIRT_URI } from '../hypervisor/libvirt-hypervisor';
+import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
 
 /** Host-wide settings; the CLI's global flags fill them in. */
 export interface RuntimeConfig {
@@ -19,18 +19,23 @@ export interface RuntimeConfig {
 export const RuntimeConfig = Symbol.for('runv.RuntimeConfig');
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+export const DEFAULT_ROOT = '/run/runv';
+export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 
 export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
-  return {
-    root: '/run/runv',
-    socketDir: '/run/runv/sock',
-    imagesDir: '/var/lib/runv/images',
+  const config: RuntimeConfig = {
+    root: DEFAULT_ROOT,
+    socketDir: path.join(DEFAULT_ROOT, 'sock'),
+    imagesDir: DEFAULT_IMAGES_DIR,
     templateDir: path.join(PACKAGE_ROOT, 'templates'),
     libvirtUri: DEFAULT_LIBVIRT_URI,
     accel: 'auto',
     bootTimeoutMs: 60_000,
     ...stripUndefined(overrides),
   };
+  // Paths end up in domain XML, which libvirtd resolves from its own working directory.
+  for (const key of ['root', 'socketDir', 'imagesDir', 'templateDir'] as const) config[key] = path.resolve(config[key]);
+  return config;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -18,12 +18,12 @@ const SHUTDOWN_GRACE_MS = 3000;
 /** After the guest acknowledged SHUTDOWN it powers off within milliseconds. */
 const POWEROFF_WAIT_MS = 1000;
 const GONE_POLL_MS = 20;
+const OWNERLESS_STALE_MS = 30_000;
 const WATCH_INTERVAL_MS = 250;
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
 export interface RunningSandbox {
   readonly agent: AgentClient;
-  readonly domain: string;
   /** Powers the VM off (cleanly if the guest answers) and removes every file made for it. */
   teardown(): Promise<void>;
 }
@@ -53,19 +53,22 @@ export class SandboxLauncher {
     return { model, xml: await buildDomainXml(template, templateFile, model), paths };
   }
 
-  async launch(sandbox: SandboxModel): Promise<RunningSandbox> {
+  /** Boots the sandbox's VM and waits for guest-init; `aborted` stops the boot, cleaning up. */
+  async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
     const { model, xml, paths } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
       this.claimStateDir(sandbox.id, paths, cleanup);
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
-      await this.hypervisor.createTransient(xml);
+      // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
       cleanup.push('destroy domain', () => this.hypervisor.destroy(model.name));
+      await this.hypervisor.createTransient(xml);
+      aborted?.throwIfAborted();
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
-      await this.waitForGuest(agent, model.name, paths);
-      return { agent, domain: model.name, teardown: () => this.teardown(agent, model.name, cleanup) };
+      await this.waitForGuest(agent, model.name, paths, aborted);
+      return { agent, teardown: () => this.teardown(agent, model.name, cleanup) };
     } catch (error) {
       await cleanup.run();
       throw error;
@@ -84,19 +87,23 @@ export class SandboxLauncher {
     fs.writeFileSync(paths.ownerPid, `${process.pid}\n`);
   }
 
-  /** Waits for guest-init's hello, failing fast if the VM dies or the boot takes too long. */
-  private async waitForGuest(agent: AgentClient, name: string, paths: SandboxPaths): Promise<void> {
-    const abort = new AbortController();
+  /** Waits for guest-init's hello, failing fast if the VM dies, the boot takes too long, or the user aborts. */
+  private async waitForGuest(agent: AgentClient, name: string, paths: SandboxPaths, aborted?: AbortSignal): Promise<void> {
+    const failed = new AbortController();
     const deadline = Date.now() + this.config.bootTimeoutMs;
     const watch = setInterval(() => {
-      if (Date.now() > deadline) abort.abort(bootFailure(`guest-init did not answer within ${this.config.bootTimeoutMs / 1000} s`, paths));
+      if (Date.now() > deadline) failed.abort(bootFailure(`guest-init did not answer within ${this.config.bootTimeoutMs / 1000} s`, paths));
       this.hypervisor.stateOf(name).then(
-        (state) => (state === undefined || state === 'shutoff' || state === 'crashed' ? abort.abort(bootFailure('the VM stopped while booting', paths)) : undefined),
-        (error) => abort.abort(error),
+        (state) => (state === undefined || state === 'shutoff' || state === 'crashed' ? failed.abort(bootFailure('the VM stopped while booting', paths)) : undefined),
+        (error) => failed.abort(error),
       );
     }, WATCH_INTERVAL_MS);
+    const signal = aborted ? AbortSignal.any([failed.signal, aborted]) : failed.signal;
     try {
-      await agent.hello(abort.signal);
+      await agent.hello(signal);
+    } catch {
+      // The channel usually closes before the watch sees the VM gone: say what happened.
+      throw signal.aborted ? signal.reason : bootFailure('the VM stopped while booting', paths);
     } finally {
       clearInterval(watch);
     }
@@ -128,19 +135,30 @@ function tryMkdir(dir: string): boolean {
   }
 }
 
-/** A state directory whose owner process is gone. One without an owner yet is being created. */
+/**
+ * A state directory whose owner process is gone. One without an owner is being created, unless
+ * it is older than any creation takes (its runv died between mkdir and writing its pid).
+ */
 function isStale(paths: SandboxPaths): boolean {
   let pid: number;
   try {
     pid = Number(fs.readFileSync(paths.ownerPid, 'utf8'));
   } catch {
-    return false;
+    return ageMs(paths.stateDir) > OWNERLESS_STALE_MS;
   }
   try {
     process.kill(pid, 0);
     return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function ageMs(file: string): number {
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 

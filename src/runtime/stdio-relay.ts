@@ -1,4 +1,5 @@
-import { AgentClient, ProcessExit, ProcessOutput } from '../agent/agent-client';
+import { AgentClient, OutputStream, ProcessExit, ProcessOutput } from '../agent/agent-client';
+import { RunvError } from '../core/errors';
 
 /** The host ends of a container process's stdio: runv's own, or a test's streams. */
 export interface HostStdio {
@@ -13,6 +14,11 @@ export interface HostStdio {
  */
 export class StdioRelay {
   private stdinDone = false;
+  /** Host streams whose reader went away (EPIPE): their output is dropped from then on. */
+  private readonly broken = new Set<NodeJS.WritableStream>();
+  /** Host streams that asked us to wait ('drain'); the guest is not read meanwhile. */
+  private readonly full = new Set<NodeJS.WritableStream>();
+  private detach: () => void = () => undefined;
 
   constructor(
     private readonly agent: AgentClient,
@@ -27,31 +33,45 @@ export class StdioRelay {
    */
   run(start: () => Promise<unknown>): Promise<ProcessExit> {
     return new Promise((resolve, reject) => {
-      const onStdout = (out: ProcessOutput): void => this.forward(out, this.stdio.stdout);
-      const onStderr = (out: ProcessOutput): void => this.forward(out, this.stdio.stderr);
+      const { stdout, stderr } = this.stdio;
+      const onStdout = (out: ProcessOutput): void => this.forward(out, stdout);
+      const onStderr = (out: ProcessOutput): void => this.forward(out, stderr);
+      const onStdoutError = (): void => this.onBroken(stdout, OutputStream.Stdout);
+      const onStderrError = (): void => this.onBroken(stderr, OutputStream.Stderr);
       const onExit = (exit: ProcessExit): void => {
         if (!this.isMine(exit)) return;
-        finish();
+        this.stop();
         // Exit comes after the last output: wait until it has been written out.
-        this.stdio.stdout.write('', () => resolve(exit));
+        stdout.write('', () => resolve(exit));
       };
       const onClose = (): void => {
-        finish();
-        reject(new Error('the agent channel closed before the process exited'));
+        this.stop();
+        reject(new RunvError('guest', 'the VM stopped before the container exited'));
       };
-      const finish = (): void => {
-        this.stopStdin();
+      this.detach = () => {
         this.agent.off('stdout', onStdout).off('stderr', onStderr).off('exit', onExit).off('close', onClose);
+        stdout.off('error', onStdoutError);
+        stderr.off('error', onStderrError);
       };
       this.agent.on('stdout', onStdout).on('stderr', onStderr).on('exit', onExit).on('close', onClose);
+      stdout.on('error', onStdoutError);
+      stderr.on('error', onStderrError);
       start().then(
         () => this.pumpStdin(),
         (error) => {
-          finish();
+          this.stop();
           reject(error);
         },
       );
     });
+  }
+
+  /** Detaches from the agent and the host streams; nothing is relayed after. */
+  stop(): void {
+    this.stopStdin();
+    this.detach();
+    if (this.full.size) this.agent.resume();
+    this.full.clear();
   }
 
   private isMine(address: { containerId: string; processId: string }): boolean {
@@ -59,7 +79,26 @@ export class StdioRelay {
   }
 
   private forward(out: ProcessOutput, to: NodeJS.WritableStream): void {
-    if (this.isMine(out)) to.write(out.data);
+    if (!this.isMine(out) || this.broken.has(to) || to.write(out.data) || this.full.has(to)) return;
+    if (this.full.size === 0) this.agent.pause();
+    this.full.add(to);
+    to.once('drain', () => this.drained(to));
+  }
+
+  private drained(stream: NodeJS.WritableStream): void {
+    if (!this.full.delete(stream)) return;
+    if (this.full.size === 0) this.agent.resume();
+  }
+
+  /**
+   * A host stream that failed (its reader went away: `runv run ... | head -1`) breaks the
+   * guest's end too, so the process sees the broken pipe it would see under runc.
+   */
+  private onBroken(stream: NodeJS.WritableStream, which: OutputStream): void {
+    if (this.broken.has(stream)) return;
+    this.broken.add(stream);
+    this.drained(stream);
+    this.agent.closeOutput(this.containerId, this.processId, which).catch(() => undefined);
   }
 
   private pumpStdin(): void {
@@ -78,13 +117,15 @@ export class StdioRelay {
       written = written.then(() => (this.stdinDone ? undefined : this.agent.closeStdin(this.containerId, this.processId))).catch(() => undefined);
       written.finally(() => this.stopStdin());
     };
+    // A terminal that hung up ends the input like end of file would.
+    const onError = (): void => onEnd();
     this.stopStdin = () => {
       if (this.stdinDone) return;
       this.stdinDone = true;
-      stdin.off('data', onData).off('end', onEnd);
+      stdin.off('data', onData).off('end', onEnd).off('error', onError);
       stdin.pause();
     };
-    stdin.on('data', onData).on('end', onEnd);
+    stdin.on('data', onData).on('end', onEnd).on('error', onError);
     stdin.resume();
   }
 

@@ -48,6 +48,10 @@ export class FakeGuest {
         if (data && data.length) return this.output(MessageType.Stdout, r, data);
         return this.exit(r, 0);
       }
+      case MessageType.CloseOutput:
+        ok();
+        // A process whose output pipe broke dies of SIGPIPE at its next write.
+        return this.exit(r, 128 + 13);
       case MessageType.Signal:
         ok();
         return this.options.ignoresSignals ? undefined : this.exit(r, 128 + (r.u32(Tag.Signal) ?? 0));

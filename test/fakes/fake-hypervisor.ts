@@ -20,6 +20,7 @@ export class FakeHypervisor implements Hypervisor {
   /** Every guest that answered, across domains, oldest first. */
   readonly guests: FakeGuest[] = [];
   failCreate: Error | undefined;
+  failDestroy: Error | undefined;
   bootsSilently = false;
   ignoresSignals = false;
   unavailable: Error | undefined;
@@ -33,7 +34,7 @@ export class FakeHypervisor implements Hypervisor {
     this.domains.set(name, domain);
     this.created.push(name);
     domain.server = net.createServer((conn) => {
-      if (!this.bootsSilently) this.guests.push(new FakeGuest(conn, { ignoresSignals: this.ignoresSignals, onPowerOff: () => void this.destroy(name) }));
+      if (!this.bootsSilently) this.guests.push(new FakeGuest(conn, { ignoresSignals: this.ignoresSignals, onPowerOff: () => this.powerOff(name) }));
     });
     await new Promise<void>((resolve) => domain.server!.listen(socket, resolve));
   }
@@ -45,6 +46,7 @@ export class FakeHypervisor implements Hypervisor {
 
   async destroy(name: string): Promise<void> {
     this.check();
+    if (this.failDestroy) throw this.failDestroy;
     const domain = this.domains.get(name);
     this.domains.delete(name);
     if (domain?.server) {
@@ -55,6 +57,13 @@ export class FakeHypervisor implements Hypervisor {
   }
 
   async close(): Promise<void> {}
+
+  /** What a transient domain does when its guest powers off: it is gone. */
+  private powerOff(name: string): void {
+    const domain = this.domains.get(name);
+    this.domains.delete(name);
+    domain?.server?.close();
+  }
 
   private check(): void {
     if (this.unavailable) throw this.unavailable;

@@ -325,7 +325,7 @@ describe('guest-init (standalone, --connect)', function () {
 
     it('answers HELLO of another version with EPROTONOSUPPORT and its own VERSION', async () => {
       const { id, bytes } = rawFrame(MessageType.Hello, [attr.u32(Tag.Version, 2)]);
-      guest.client.sendRaw(bytes);
+      guest.sendRaw(bytes);
       const { type, reader } = await guest.wire.reply(id);
       assert.equal(type, MessageType.Error);
       assert.equal(reader.u32(Tag.Code), Errno.EPROTONOSUPPORT);
@@ -333,7 +333,7 @@ describe('guest-init (standalone, --connect)', function () {
     });
 
     it('answers garbage once with ERROR id 0 EBADMSG, then serves the next request', async () => {
-      guest.client.sendRaw(Buffer.from('this is not a frame, just noise '.repeat(64)));
+      guest.sendRaw(Buffer.from('this is not a frame, just noise '.repeat(64)));
       assert.equal(await guest.client.hello(), 1);
       const garbage = guest.wire.errors(0);
       assert.equal(garbage.length, 1, 'one ERROR for one run of garbage');
@@ -342,7 +342,7 @@ describe('guest-init (standalone, --connect)', function () {
 
     it('answers a payload over 64 KiB with EMSGSIZE, skips it, then serves the next request', async () => {
       const id = ++rawId;
-      guest.client.sendRaw(Buffer.concat([header({ type: MessageType.Hello, id, length: 70000 }), Buffer.alloc(70000, 'R')]));
+      guest.sendRaw(Buffer.concat([header({ type: MessageType.Hello, id, length: 70000 }), Buffer.alloc(70000, 'R')]));
       const { type, reader } = await guest.wire.reply(id);
       assert.equal(type, MessageType.Error);
       assert.equal(reader.u32(Tag.Code), Errno.EMSGSIZE);
@@ -351,7 +351,7 @@ describe('guest-init (standalone, --connect)', function () {
 
     it('answers non-zero flags with EBADMSG echoing the id', async () => {
       const id = ++rawId;
-      guest.client.sendRaw(Buffer.concat([header({ type: MessageType.Hello, id, length: 0, flags: 1 })]));
+      guest.sendRaw(Buffer.concat([header({ type: MessageType.Hello, id, length: 0, flags: 1 })]));
       const { type, reader } = await guest.wire.reply(id);
       assert.equal(type, MessageType.Error);
       assert.equal(reader.u32(Tag.Code), Errno.EBADMSG);
@@ -362,9 +362,9 @@ describe('guest-init (standalone, --connect)', function () {
       overrun.writeUInt16BE(Tag.Version, 0);
       overrun.writeUInt16BE(100, 2);
       const id = ++rawId;
-      guest.client.sendRaw(Buffer.concat([header({ type: MessageType.Hello, id, length: overrun.length }), overrun]));
+      guest.sendRaw(Buffer.concat([header({ type: MessageType.Hello, id, length: overrun.length }), overrun]));
       const wrongSize = rawFrame(MessageType.Hello, [attr.str(Tag.Version, 'one')]);
-      guest.client.sendRaw(wrongSize.bytes);
+      guest.sendRaw(wrongSize.bytes);
       assert.equal((await guest.wire.reply(id)).reader.u32(Tag.Code), Errno.EBADMSG);
       assert.equal((await guest.wire.reply(wrongSize.id)).reader.u32(Tag.Code), Errno.EBADMSG);
       assert.equal(await guest.client.hello(), 1);
@@ -388,7 +388,7 @@ describe('guest-init (standalone, --connect)', function () {
     });
 
     it('answers a request with id 0 with EINVAL', async () => {
-      guest.client.sendRaw(encodeFrame({ type: MessageType.Hello, id: 0, attributes: [attr.u32(Tag.Version, 1)] }));
+      guest.sendRaw(encodeFrame({ type: MessageType.Hello, id: 0, attributes: [attr.u32(Tag.Version, 1)] }));
       assert.equal(await guest.client.hello(), 1);
       const [error] = guest.wire.errors(0);
       assert.equal(error?.u32(Tag.Code), Errno.EINVAL);
@@ -397,7 +397,7 @@ describe('guest-init (standalone, --connect)', function () {
     it('never answers an ERROR or OK from the host', async () => {
       const error = rawFrame(MessageType.Error, [attr.u32(Tag.Code, Errno.EINVAL)]);
       const ok = rawFrame(MessageType.Ok, []);
-      guest.client.sendRaw(Buffer.concat([error.bytes, ok.bytes]));
+      guest.sendRaw(Buffer.concat([error.bytes, ok.bytes]));
       assert.equal(await guest.client.hello(), 1);
       assert.deepEqual(
         guest.wire.frames.filter((f) => f.id === error.id || f.id === ok.id),
@@ -408,7 +408,7 @@ describe('guest-init (standalone, --connect)', function () {
     it('serves a request split into single bytes', async () => {
       const { id, bytes } = rawFrame(MessageType.Hello, [attr.u32(Tag.Version, 1)]);
       for (const byte of bytes) {
-        guest.client.sendRaw(Buffer.from([byte]));
+        guest.sendRaw(Buffer.from([byte]));
         await new Promise((resolve) => setImmediate(resolve));
       }
       const { type, reader } = await guest.wire.reply(id);

@@ -43,14 +43,14 @@ export class WireTap {
   }
 
   errors(id: number): AttributeReader[] {
-    return this.frames.filter((f) => f.type === MessageType.Error && f.id === id).map((f) => new AttributeReader(f.attributes, f.id));
+    return this.frames.filter((f) => f.type === MessageType.Error && f.id === id).map((f) => new AttributeReader(f.attributes, f));
   }
 
   /** Resolves with the first reply (OK or ERROR) carrying this id. */
   async reply(id: number): Promise<{ type: MessageType; reader: AttributeReader }> {
     for (;;) {
       const frame = this.frames.find((f) => f.id === id && (f.type === MessageType.Ok || f.type === MessageType.Error));
-      if (frame) return { type: frame.type, reader: new AttributeReader(frame.attributes, frame.id) };
+      if (frame) return { type: frame.type, reader: new AttributeReader(frame.attributes, frame) };
       await new Promise<void>((wake) => this.waiters.push(wake));
     }
   }
@@ -99,6 +99,7 @@ export class GuestInit {
     readonly child: ChildProcess,
     readonly client: AgentClient,
     readonly wire: WireTap,
+    private readonly socket: net.Socket,
     private readonly server: net.Server,
     private readonly stderr: { text: string },
   ) {
@@ -133,7 +134,7 @@ export class GuestInit {
     try {
       const [socket] = (await Promise.race([once(server, 'connection'), exited])) as [net.Socket];
       const wire = new WireTap(socket);
-      return new GuestInit(mode, dir, child, new AgentClient(socket), wire, server, stderr);
+      return new GuestInit(mode, dir, child, new AgentClient(socket), wire, socket, server, stderr);
     } catch (error) {
       child.kill('SIGKILL');
       server.close();
@@ -155,6 +156,11 @@ export class GuestInit {
   /** What guest-init logged: printed when a test fails, so a failure explains itself. */
   get log(): string {
     return this.stderr.text;
+  }
+
+  /** Writes bytes past the client, on the same socket: to feed guest-init malformed frames. */
+  sendRaw(bytes: Buffer): void {
+    this.socket.write(bytes);
   }
 
   /** The host pid of guest-init itself (under unshare it is unshare's child). */

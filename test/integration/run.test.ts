@@ -129,6 +129,23 @@ describe('runv run (real libvirt, real VM)', function () {
     assert.equal(r.status, 128 + 9, r.stderr);
   });
 
+  it('breaks the container\'s output pipe when runv\'s reader goes away, like `| head -1`', async () => {
+    const run = runv(['run', '--bundle', bundle(args('yes')), 'it-epipe']);
+    await waitForOutput(run.child, 'y\n');
+    run.child.stdout!.destroy();
+    const r = await run;
+    assert.equal(r.status, 1, `yes stops at its first failed write (stderr: ${r.stderr})`);
+  });
+
+  it('aborts the start on Ctrl-C while the VM boots, exits 130, and leaves nothing', async () => {
+    const run = runv(['run', '--bundle', bundle(args('true')), 'it-abort']);
+    await waitFor(() => virshDomains().includes('runv-it-abort'), 30_000);
+    run.child.kill('SIGINT');
+    const r = await run;
+    assert.equal(r.status, 130, r.stderr);
+    assert.match(r.stderr, /^runv: interrupted by SIGINT while starting the container\n$/);
+  });
+
   it('gives an interactive shell a terminal with -t', async () => {
     const b = bundle(args('sh'));
     // script(1) gives runv a pty of its own, as a user's terminal would.

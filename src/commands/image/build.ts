@@ -1,8 +1,9 @@
-import { Command, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { RunvCommand } from '../../cli/runv-command';
 import { ImageBuilder, ImageBuildResult } from '../../image/image-builder';
-import { DEFAULT_IMAGES_DIR, formatMiB } from '../../image/image-layout';
+import { formatMiB } from '../../image/image-layout';
 
-export default class ImageBuild extends Command {
+export default class ImageBuild extends RunvCommand<typeof ImageBuild> {
   static override summary = 'Build the guest image (vmlinux + initrd) that container VMs boot, and make it current.';
 
   static override description =
@@ -19,19 +20,17 @@ export default class ImageBuild extends Command {
     kernel: Flags.string({ description: 'bzImage to boot [default: newest /boot/vmlinuz-*]' }),
     'modules-dir': Flags.string({ description: 'kernel modules directory [default: /lib/modules/<kernel version>]' }),
     init: Flags.string({ description: 'static guest-init binary [default: guest-init/build/guest-init]' }),
-    'images-dir': Flags.string({ description: 'where images are stored', default: DEFAULT_IMAGES_DIR }),
     force: Flags.boolean({ description: 'rebuild even if an image for the same inputs exists' }),
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(ImageBuild);
-    const image = await new ImageBuilder().build(
+    const image = await this.container.get(ImageBuilder).build(
       {
-        kernelPath: flags.kernel,
-        modulesDir: flags['modules-dir'],
-        initPath: flags.init,
-        imagesDir: flags['images-dir'],
-        force: flags.force,
+        kernelPath: this.flags.kernel,
+        modulesDir: this.flags['modules-dir'],
+        initPath: this.flags.init,
+        imagesDir: this.runtimeConfig().imagesDir,
+        force: this.flags.force,
       },
       (message) => this.logToStderr(message),
     );

@@ -53,14 +53,19 @@ describe('agent frame codec', () => {
   describe('malformed input', () => {
     const errorsOf = (bytes: Buffer) => new FrameDecoder().push(bytes).flatMap((e) => (e.kind === 'error' ? [e.error] : []));
 
-    it('answers an oversized frame with EMSGSIZE and its id, skips the payload without buffering it, and decodes the next frame', () => {
+    it('answers an oversized frame with EMSGSIZE, its id and type, skips the payload without buffering it, and decodes the next frame', () => {
       const decoder = new FrameDecoder();
       const events = [
-        ...decoder.push(header({ id: 9, length: MAX_PAYLOAD + 1 })),
+        ...decoder.push(header({ type: MessageType.Error, id: 9, length: MAX_PAYLOAD + 1 })),
         ...decoder.push(Buffer.alloc(MAX_PAYLOAD + 1, 0x41)),
         ...decoder.push(encodeFrame({ type: MessageType.Hello, id: 10, attributes: [] })),
       ];
-      assert.deepEqual(events.map((e) => (e.kind === 'error' ? [e.error.errno, e.error.id] : ['frame', e.frame.id])), [[Errno.EMSGSIZE, 9], ['frame', 10]]);
+      assert.deepEqual(events.map((e) => (e.kind === 'error' ? [e.error.errno, e.error.id, e.error.type] : ['frame', e.frame.id])), [[Errno.EMSGSIZE, 9, MessageType.Error], ['frame', 10]]);
+    });
+
+    it('reports bad magic without a frame type: no header was read', () => {
+      const [error] = errorsOf(Buffer.from('noise'));
+      assert.deepEqual([error.errno, error.id, error.type], [Errno.EBADMSG, 0, undefined]);
     });
 
     it('answers bad magic once per run of garbage and resynchronises on the next frame', () => {
@@ -69,15 +74,15 @@ describe('agent frame codec', () => {
       assert.deepEqual(events.map((e) => (e.kind === 'error' ? e.error.errno : e.frame.id)), [Errno.EBADMSG, 3]);
     });
 
-    it('rejects non-zero flags with EBADMSG echoing the id', () => {
-      const [error] = errorsOf(header({ flags: 1, id: 4, length: 0 }));
-      assert.deepEqual([error.errno, error.id], [Errno.EBADMSG, 4]);
+    it('rejects non-zero flags with EBADMSG echoing the id and type', () => {
+      const [error] = errorsOf(header({ type: MessageType.Ok, flags: 1, id: 4, length: 0 }));
+      assert.deepEqual([error.errno, error.id, error.type], [Errno.EBADMSG, 4, MessageType.Ok]);
     });
 
-    it('rejects an attribute that overruns the payload', () => {
+    it('rejects an attribute that overruns the payload, naming the frame id and type', () => {
       const payload = Buffer.from([0, Tag.Arg, 0, 10, 0x61]);
-      const [error] = errorsOf(Buffer.concat([header({ id: 5, length: payload.length }), payload]));
-      assert.deepEqual([error.errno, error.id], [Errno.EBADMSG, 5]);
+      const [error] = errorsOf(Buffer.concat([header({ type: MessageType.Error, id: 5, length: payload.length }), payload]));
+      assert.deepEqual([error.errno, error.id, error.type], [Errno.EBADMSG, 5, MessageType.Error]);
     });
 
     it('rejects a truncated attribute header', () => {
@@ -92,15 +97,15 @@ describe('agent frame codec', () => {
       assert.throws(() => reader.u64(Tag.RlimitSoft), (e: FrameError) => e.errno === Errno.EBADMSG);
     });
 
-    it('rejects nesting deeper than two levels', () => {
+    it('rejects nesting deeper than two levels, naming the frame the reader was given', () => {
       const inner = attr.nested(Tag.Rlimit, [attr.nested(Tag.Rlimit, [])]);
-      const [outer] = new AttributeReader(decodeAttributes(encodeAttributes([inner]))).nested(Tag.Rlimit);
-      assert.throws(() => outer.nested(Tag.Rlimit), (e: FrameError) => e.errno === Errno.EBADMSG);
+      const [outer] = new AttributeReader(decodeAttributes(encodeAttributes([inner])), { id: 6, type: MessageType.StartProcess }).nested(Tag.Rlimit);
+      assert.throws(() => outer.nested(Tag.Rlimit), (e: FrameError) => e.errno === Errno.EBADMSG && e.id === 6 && e.type === MessageType.StartProcess);
     });
 
-    it('names a missing required attribute with EINVAL', () => {
-      const reader = new AttributeReader([], 12);
-      assert.throws(() => reader.required(Tag.ContainerId, reader.str), (e: FrameError) => e.errno === Errno.EINVAL && /CONTAINER_ID|ContainerId/.test(e.message) && e.id === 12);
+    it('names a missing required attribute with EINVAL and the frame it is missing from', () => {
+      const reader = new AttributeReader([], { id: 12, type: MessageType.Signal });
+      assert.throws(() => reader.required(Tag.ContainerId, reader.str), (e: FrameError) => e.errno === Errno.EINVAL && /CONTAINER_ID|ContainerId/.test(e.message) && e.id === 12 && e.type === MessageType.Signal);
     });
   });
 });

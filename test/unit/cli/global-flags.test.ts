@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { hoistGlobalFlags } from '../../../src/cli/global-flags';
+import { hoistGlobalFlags, VALUE_FLAGS } from '../../../src/cli/global-flags';
+import { RunvCommand } from '../../../src/cli/runv-command';
 
 describe('global flags before the command (runc style)', () => {
   it('moves value and boolean flags behind the command id', () => {
@@ -16,5 +17,12 @@ describe('global flags before the command (runc style)', () => {
   });
   it('does not move anything after --', () => {
     assert.deepEqual(hoistGlobalFlags(['--', 'run']), ['--', 'run']);
+  });
+});
+
+describe('the global flags that take a value', () => {
+  it('are exactly the option flags of RunvCommand', () => {
+    const options = Object.entries(RunvCommand.baseFlags).filter(([, flag]) => flag.type === 'option').map(([name]) => `--${name}`);
+    assert.deepEqual([...VALUE_FLAGS].sort(), options.sort());
   });
 });

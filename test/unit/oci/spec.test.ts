@@ -28,6 +28,21 @@ describe('config.json validation', () => {
   it('names an env entry without =', () => assertInvalid(withSpec((s) => (s.process.env = ['PATH=/bin', 'BROKEN'])), 'process.env[1]'));
   it('names an unknown rlimit', () => assertInvalid(withSpec((s) => (s.process.rlimits = [{ type: 'NOFILE', soft: 1, hard: 1 }])), 'process.rlimits[0].type'));
   it('names a mount with a relative destination', () => assertInvalid(withSpec((s) => (s.mounts = [{ destination: 'proc', type: 'proc' }])), 'mounts[0].destination'));
+  it('names an argument longer than a protocol attribute carries', () =>
+    assertInvalid(withSpec((s) => (s.process.args = ['sh', '-c', 'true', 'x'.repeat(65536)])), 'process.args[3]'));
+  it('counts bytes, not characters, against the attribute limit', () =>
+    assertInvalid(withSpec((s) => (s.process.env = [`A=${'é'.repeat(32767)}`])), 'process.env[0]'));
+  it('accepts args and env that fit one START_PROCESS frame with room for the rest', () => {
+    const spec = parseSpec(withSpec((s) => Object.assign(s.process, { args: ['x'.repeat(30000), 'y'.repeat(29000)], env: [`A=${'z'.repeat(1000)}`] })));
+    assert.equal(spec.process?.args.length, 2);
+  });
+  it('rejects args and env that together exceed one START_PROCESS frame', () => {
+    const text = withSpec((s) => {
+      s.process.args = ['x'.repeat(40000)];
+      s.process.env = [`A=${'y'.repeat(30000)}`];
+    });
+    assert.throws(() => parseSpec(text), (e: RunvError) => e.code === 'invalid-spec' && e.message === 'config.json: process: args and env together exceed the 64 KiB the guest protocol carries');
+  });
   it('names a non-integer memory limit', () => assertInvalid(withSpec((s) => (s.linux = { resources: { memory: { limit: '1G' } } })), 'linux.resources.memory.limit'));
 });
 

@@ -54,12 +54,16 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
   function run(id: string, bundle: string, stdinText = '') {
     const stdio = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
     const out: Buffer[] = [];
+    const err: Buffer[] = [];
     stdio.stdout.on('data', (d) => out.push(d));
+    stdio.stderr.on('data', (d) => err.push(d));
     stdio.stdin.end(stdinText);
     const signals = new EventEmitter();
     const status = services.get(RunService).run({ id, bundle, stdio, signals });
-    return { status, output: () => Buffer.concat(out).toString(), signals };
+    return { status, output: () => Buffer.concat(out).toString(), errors: () => Buffer.concat(err).toString(), signals, stdio };
   }
+
+  const started = () => waitFor(() => hypervisor.guests[0]?.received.some((m) => m.type === MessageType.StartProcess));
 
   /** Nothing of a sandbox may outlive its run: no domain, no state, no socket. */
   function assertNothingLeft(): void {
@@ -85,11 +89,12 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
     const r = run('c1', makeBundle(path.join(tmp, 'b'), ['cat']), 'piped text');
     assert.equal(await r.status, 0);
     assert.equal(r.output(), 'piped text');
+    assertNothingLeft();
   });
 
   it('forwards the first SIGTERM to the container', async () => {
     const r = run('c1', makeBundle(path.join(tmp, 'b'), ['sleep']));
-    await waitFor(() => hypervisor.guests[0]?.received.some((m) => m.type === MessageType.StartProcess));
+    await started();
     r.signals.emit('SIGTERM');
     assert.equal(await r.status, 143);
     const signal = hypervisor.guests[0].received.find((m) => m.type === MessageType.Signal);
@@ -100,11 +105,44 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
   it('tears the sandbox down on a second SIGINT when the container ignores the first', async () => {
     hypervisor.ignoresSignals = true;
     const r = run('c1', makeBundle(path.join(tmp, 'b'), ['sleep']));
-    await waitFor(() => hypervisor.guests[0]?.received.some((m) => m.type === MessageType.StartProcess));
+    await started();
     r.signals.emit('SIGINT');
     await waitFor(() => hypervisor.guests[0].received.some((m) => m.type === MessageType.Signal));
     r.signals.emit('SIGINT');
     assert.equal(await r.status, 130);
+    assertNothingLeft();
+  });
+
+  it('aborts a boot on SIGINT, exits 130 and leaves nothing behind', async () => {
+    hypervisor.bootsSilently = true;
+    const r = run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0']));
+    await waitFor(() => hypervisor.domains.has('runv-c1'));
+    r.signals.emit('SIGINT');
+    await assert.rejects(r.status, (e: RunvError) => e.exitCode === 130 && /interrupted by SIGINT/.test(e.message));
+    assertNothingLeft();
+  });
+
+  it('breaks the guest end of stdout when the reader of runv\'s stdout goes away', async () => {
+    const r = run('c1', makeBundle(path.join(tmp, 'b'), ['sleep']));
+    await started();
+    r.stdio.stdout.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    assert.equal(await r.status, 128 + 13);
+    const close = hypervisor.guests[0].received.find((m) => m.type === MessageType.CloseOutput);
+    assert.deepEqual([close?.attributes.str(Tag.ProcessId), close?.attributes.u32(Tag.Stream)], ['init', 1]);
+    assertNothingLeft();
+  });
+
+  it('returns the exit status even when the cleanup fails, with a warning', async () => {
+    hypervisor.failDestroy = new RunvError('unavailable', 'libvirt: connection reset');
+    hypervisor.bootsSilently = false;
+    const r = run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '3']));
+    assert.equal(await r.status, 3);
+    assert.match(r.errors(), /^runv: warning: .*connection reset/);
+  });
+
+  it('removes everything when libvirt fails to create the domain', async () => {
+    hypervisor.failCreate = new RunvError('unavailable', 'libvirt could not start the domain: no space');
+    await assert.rejects(run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0'])).status, /no space/);
     assertNothingLeft();
   });
 
@@ -172,6 +210,7 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
       hypervisor.domains.set('runv-c1', { xml: '', state: 'running' });
       await assert.rejects(run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0'])).status, /already in use/);
       assert.deepEqual(fs.readdirSync(config.root), []);
+      assert.deepEqual(fs.existsSync(config.socketDir) ? fs.readdirSync(config.socketDir) : [], []);
     });
 
     it('says libvirtd is not reachable and leaves no state', async () => {
