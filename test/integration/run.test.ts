@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -42,8 +42,14 @@ function virshDomains(): string[] {
   return execFileSync('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').filter((n) => n.startsWith('runv-it-'));
 }
 
+function qemuProcesses(): string[] {
+  const ps = spawnSync('pgrep', ['-af', 'guest=runv-it-'], { encoding: 'utf8' });
+  return ps.stdout.split('\n').filter(Boolean);
+}
+
 function assertNothingLeft(): void {
   assert.deepEqual(virshDomains(), [], 'no runv domain may remain');
+  assert.deepEqual(qemuProcesses(), [], 'no QEMU process may remain');
   assert.deepEqual(fs.existsSync(ROOT) ? fs.readdirSync(ROOT) : [], [], 'no state directory may remain');
   const config = defaultRuntimeConfig({ root: ROOT });
   const sockets = [...usedIds].map((id) => sandboxPaths(config, id).agentSocket).filter((s) => fs.existsSync(s));

@@ -146,6 +146,22 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
     assertNothingLeft();
   });
 
+  it('gives a terminal the size of runv\'s and passes size changes on', async () => {
+    const stdio = { stdin: new PassThrough(), stdout: Object.assign(new PassThrough(), { isTTY: true, rows: 24, columns: 80 }), stderr: new PassThrough() };
+    const signals = new EventEmitter();
+    const status = services.get(RunService).run({ id: 'c1', bundle: makeBundle(path.join(tmp, 'b'), ['sleep']), terminal: true, stdio, signals });
+    await started();
+    Object.assign(stdio.stdout, { rows: 50, columns: 132 });
+    signals.emit('SIGWINCH');
+    await waitFor(() => hypervisor.guests[0].received.some((m) => m.type === MessageType.Resize));
+    signals.emit('SIGTERM');
+    assert.equal(await status, 143);
+    const start = hypervisor.guests[0].received.find((m) => m.type === MessageType.StartProcess)!;
+    const resize = hypervisor.guests[0].received.find((m) => m.type === MessageType.Resize)!;
+    assert.deepEqual([start.attributes.u32(Tag.Terminal), start.attributes.u32(Tag.Rows), start.attributes.u32(Tag.Cols)], [1, 24, 80]);
+    assert.deepEqual([resize.attributes.u32(Tag.Rows), resize.attributes.u32(Tag.Cols)], [50, 132]);
+  });
+
   it('reports a missing program with exit code 127 and leaves nothing behind', async () => {
     await assert.rejects(run('c1', makeBundle(path.join(tmp, 'b'), ['/missing/prog'])).status, (e: RunvError) => e.exitCode === 127 && /No such file/.test(e.message));
     assertNothingLeft();
