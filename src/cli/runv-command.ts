@@ -2,6 +2,7 @@ import { Command, Flags, Interfaces } from '@oclif/core';
 import { Container } from 'inversify';
 import { RunvError } from '../core/errors';
 import { createContainer } from '../di/container';
+import { StderrLogger } from '../log/stderr-logger';
 import { Hypervisor } from '../core/ports';
 import { AccelChoice } from '../hypervisor/accel';
 import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
@@ -21,7 +22,7 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
     'template-dir': Flags.string({ summary: 'Directory of libvirt domain templates.', helpGroup: 'GLOBAL' }),
     'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: DEFAULT_LIBVIRT_URI, env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
     accel: Flags.string({ summary: 'Accelerator: kvm, tcg, or auto (KVM only where it really works).', default: 'auto', options: ['auto', 'kvm', 'tcg'], helpGroup: 'GLOBAL' }),
-    debug: Flags.boolean({ summary: 'Print stack traces of errors.', helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ summary: 'Log what runv does, with timings, and print stack traces of errors.', helpGroup: 'GLOBAL' }),
   };
 
   protected flags!: RunvFlags<T>;
@@ -45,7 +46,7 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
   }
 
   protected get container(): Container {
-    this.services ??= createContainer(this.runtimeConfig());
+    this.services ??= createContainer(this.runtimeConfig(), this.flags.debug ? new StderrLogger() : undefined);
     return this.services;
   }
 

@@ -1,4 +1,5 @@
 import { Container } from 'inversify';
+import { Logger, silentLogger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { LibvirtHypervisor } from '../hypervisor/libvirt-hypervisor';
 import { HostChecks } from '../doctor/host-checks';
@@ -12,9 +13,10 @@ import { SandboxLauncher } from '../runtime/sandbox-launcher';
  * The one place that decides which implementation serves each port. Tests build this same
  * container and rebind only the fakes (the hypervisor, usually).
  */
-export function createContainer(config: RuntimeConfig): Container {
+export function createContainer(config: RuntimeConfig, logger: Logger = silentLogger): Container {
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<RuntimeConfig>(RuntimeConfig).toConstantValue(config);
+  container.bind<Logger>(Logger).toConstantValue(logger);
   container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(config.libvirtUri)).inSingletonScope();
   container.bind(ImageStore).toSelf().inSingletonScope();
   container.bind(ImageBuilder).toSelf().inSingletonScope();

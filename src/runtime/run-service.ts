@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { inject, injectable } from 'inversify';
 import { validateContainerId } from '../core/container-id';
+import { Logger } from '../core/logger';
 import { SandboxModel } from '../core/model';
 import { specToSandbox } from '../oci/to-sandbox';
 import { loadBundle } from './bundle';
@@ -21,7 +22,10 @@ export interface RunRequest {
 /** `runv run`: one container in one fresh VM, in the foreground, until its init exits. */
 @injectable()
 export class RunService {
-  constructor(@inject(SandboxLauncher) private readonly launcher: SandboxLauncher) {}
+  constructor(
+    @inject(SandboxLauncher) private readonly launcher: SandboxLauncher,
+    @inject(Logger) private readonly log: Logger,
+  ) {}
 
   /** Resolves with the container's exit status (128+N when killed by signal N). */
   async run(request: RunRequest): Promise<number> {
@@ -66,10 +70,16 @@ export class RunService {
     const relay = new StdioRelay(agent, containerId, processId, request.stdio);
     try {
       const exit = relay.run(async () => {
-        await agent.startProcess(sandbox.process);
-        signals.forwardTo((signal) => void agent.signal(containerId, processId, signal).catch(() => undefined));
+        const pid = await agent.startProcess(sandbox.process);
+        this.log.debug('runtime', 'process started', { id: containerId, guestPid: pid, args: sandbox.process.args });
+        signals.forwardTo((signal) => {
+          this.log.debug('runtime', 'forwarding signal', { id: containerId, signal });
+          agent.signal(containerId, processId, signal).catch(() => undefined);
+        });
       });
-      return await Promise.race([exit.then((e) => e.status), signals.forcedExit]);
+      const status = await Promise.race([exit.then((e) => e.status), signals.forcedExit]);
+      this.log.debug('runtime', 'process exited', { id: containerId, status });
+      return status;
     } finally {
       request.signals.off('SIGWINCH', onResize);
       relay.stop();

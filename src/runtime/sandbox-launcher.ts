@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { inject, injectable } from 'inversify';
 import { AgentClient } from '../agent/agent-client';
 import { RunvError } from '../core/errors';
+import { Logger } from '../core/logger';
 import { SandboxModel } from '../core/model';
 import { Hypervisor } from '../core/ports';
 import { chooseDomainType, hostKvmFacts } from '../hypervisor/accel';
@@ -40,12 +41,14 @@ export class SandboxLauncher {
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(ImageStore) private readonly images: ImageStore,
+    @inject(Logger) private readonly log: Logger,
   ) {}
 
   /** The libvirt domain a sandbox would get, without creating anything. */
   async describe(sandbox: SandboxModel): Promise<DomainDescription> {
     const image = await this.images.current(this.config.imagesDir);
-    const { type } = chooseDomainType(this.config.accel, hostKvmFacts());
+    const { type, reason } = chooseDomainType(this.config.accel, hostKvmFacts());
+    this.log.debug('hypervisor', `domain type ${type}: ${reason}`, { id: sandbox.id, image: image.dir });
     const paths = sandboxPaths(this.config, sandbox.id);
     const model = sandboxToDomain(sandbox, type, { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket });
     const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
@@ -64,12 +67,15 @@ export class SandboxLauncher {
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
       cleanup.push('destroy domain', () => this.hypervisor.destroy(model.name));
       await this.hypervisor.createTransient(xml);
+      this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
       aborted?.throwIfAborted();
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths, aborted);
+      this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
       return { agent, teardown: () => this.teardown(agent, model.name, cleanup) };
     } catch (error) {
+      this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });
       await cleanup.run();
       throw error;
     }
@@ -117,9 +123,11 @@ export class SandboxLauncher {
   private async teardown(agent: AgentClient, name: string, cleanup: CleanupStack): Promise<void> {
     // A clean shutdown lets the guest sync the rootfs; destroy follows either way.
     const clean = await withTimeout(agent.shutdown().then(() => true, () => false), SHUTDOWN_GRACE_MS, false);
+    this.log.debug('runtime', clean ? 'guest shut down' : 'guest did not shut down: destroying', { domain: name });
     // libvirt's destroy of a QEMU that is still exiting polls in 200 ms steps; one that is gone costs nothing.
     if (clean) await this.waitUntilGone(name, POWEROFF_WAIT_MS);
     const failures = await cleanup.run();
+    this.log.debug('runtime', 'sandbox removed', { domain: name });
     if (failures.length) throw new RunvError('internal', failures.map((f) => f.message).join('; '));
   }
 }
