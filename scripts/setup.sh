@@ -27,14 +27,18 @@ install_packages() {
 # No systemd on these hosts: start the daemons by hand when they are not running. libvirtd runs
 # under tini as a subreaper: QEMU is daemonised, and where PID 1 reaps orphans late (seen here:
 # ~1.8 s), libvirt's destroy of every VM would wait for that.
+# Alive, not a zombie: PID 1 here reaps late, and a killed daemon lingers as one.
+running() { ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
+
 start_libvirt() {
-  pgrep -x virtlogd >/dev/null || { say 'starting virtlogd'; virtlogd -d; }
-  pgrep -x libvirtd >/dev/null || {
+  running virtlogd || { say 'starting virtlogd'; virtlogd -d; }
+  running libvirtd || {
     say 'starting libvirtd'
     setsid tini -s -- libvirtd </dev/null >>/var/log/runv-libvirtd.log 2>&1 &
   }
-  for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && return; sleep 0.2; done
-  say 'libvirtd did not create /run/libvirt/libvirt-sock'; exit 1
+  # A killed daemon leaves its socket file behind: wait until one answers.
+  for _ in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && return; sleep 0.2; done
+  say 'libvirtd does not answer on qemu:///system (see /var/log/runv-libvirtd.log)'; exit 1
 }
 
 install_npm_deps() {
