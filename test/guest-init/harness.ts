@@ -9,6 +9,7 @@ import { AgentClient, ProcessExit, ProcessOutput } from '../../src/agent/agent-c
 import { Attribute, AttributeReader, Frame, FrameDecoder, attr } from '../../src/agent/codec';
 import { MessageType, Tag } from '../../src/agent/protocol';
 import { ProcessModel } from '../../src/core/model';
+import { processModel } from '../support/process-model';
 
 /**
  * Runs the real guest-init binary against the project's own AgentClient on a real unix socket.
@@ -176,21 +177,7 @@ export class GuestInit {
   }
 
   spec(args: string[], overrides: Partial<ProcessModel> = {}): ProcessModel {
-    return {
-      containerId: 'c',
-      processId: `p${++processCounter}`,
-      init: false,
-      args,
-      env: ['PATH=/usr/bin:/bin'],
-      cwd: '/',
-      uid: 0,
-      gid: 0,
-      additionalGids: [],
-      rlimits: [],
-      noNewPrivileges: false,
-      terminal: false,
-      ...overrides,
-    };
+    return processModel({ processId: `p${++processCounter}`, args, env: ['PATH=/usr/bin:/bin'], ...overrides });
   }
 
   /** Starts a process and returns its watch; the START_PROCESS error, if any, is thrown. */

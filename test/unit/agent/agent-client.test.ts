@@ -8,7 +8,7 @@ import { AgentClient, AgentError, ProcessExit, ProcessOutput } from '../../../sr
 import { Attribute, AttributeReader, Frame, FrameDecoder, attr, encodeFrame } from '../../../src/agent/codec';
 import { Errno, HEADER_SIZE, MAGIC, MAX_DATA_CHUNK, MessageType, PROTOCOL_VERSION, Tag } from '../../../src/agent/protocol';
 import { RunvError } from '../../../src/core/errors';
-import { ProcessModel } from '../../../src/core/model';
+import { processModel } from '../../support/process-model';
 
 /**
  * The guest end of the channel, scripted per test: it decodes what the client sends with the
@@ -65,20 +65,6 @@ function overrunFrame(type: MessageType, id: number): Buffer {
 
 const reader = (frame: Frame) => new AttributeReader(frame.attributes, frame);
 
-const processModel = (processId: string): ProcessModel => ({
-  containerId: 'c',
-  processId,
-  init: false,
-  args: ['/bin/true'],
-  env: [],
-  cwd: '/',
-  uid: 0,
-  gid: 0,
-  additionalGids: [],
-  rlimits: [],
-  noNewPrivileges: false,
-  terminal: false,
-});
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   return promise.then(
@@ -157,7 +143,7 @@ describe('AgentClient against a scripted guest', () => {
 
     it('rejects a request with an AgentError carrying the errno, message and exit status', async () => {
       guest.answer = failStart(127);
-      const error = await rejection(client.startProcess(processModel('p')));
+      const error = await rejection(client.startProcess(processModel({ processId: 'p' })));
       assert.ok(error instanceof AgentError);
       assert.deepEqual([error.errno, error.message, error.exitStatus], [Errno.ENOENT, 'exec /bin/true: No such file or directory', 127]);
     });
@@ -169,14 +155,14 @@ describe('AgentClient against a scripted guest', () => {
     ] as const) {
       it(`maps a failed start with exit status ${exitStatus ?? '(none)'} to the error code ${code}`, async () => {
         guest.answer = failStart(exitStatus);
-        const error = (await rejection(client.startProcess(processModel('p')))) as AgentError;
+        const error = (await rejection(client.startProcess(processModel({ processId: 'p' })))) as AgentError;
         assert.deepEqual([error.code, error.exitCode], [code, exitCode]);
       });
     }
 
     it('resolves startProcess with the PID of the OK', async () => {
       guest.answer = (f) => guest.send(MessageType.Ok, f.id, [attr.u32(Tag.Pid, 4242)]);
-      assert.equal(await client.startProcess(processModel('p')), 4242);
+      assert.equal(await client.startProcess(processModel({ processId: 'p' })), 4242);
     });
   });
 
