@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inject, injectable } from 'inversify';
-import { AgentClient } from '../agent/agent-client';
+import { AgentClient, AgentError } from '../agent/agent-client';
 import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { SandboxModel } from '../core/model';
@@ -13,13 +13,13 @@ import { ImageStore } from '../image/image-store';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
+import { claimStateDir, inUse } from './state-dir';
 
 const TEMPLATE_FILE = 'qemu.xml';
 const SHUTDOWN_GRACE_MS = 3000;
 /** After the guest acknowledged SHUTDOWN it powers off within milliseconds. */
 const POWEROFF_WAIT_MS = 1000;
 const GONE_POLL_MS = 20;
-const OWNERLESS_STALE_MS = 30_000;
 const WATCH_INTERVAL_MS = 250;
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
@@ -61,7 +61,7 @@ export class SandboxLauncher {
     const { model, xml, paths } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
-      this.claimStateDir(sandbox.id, paths, cleanup);
+      claimStateDir(sandbox.id, paths, cleanup);
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
@@ -81,18 +81,6 @@ export class SandboxLauncher {
     }
   }
 
-  private claimStateDir(id: string, paths: SandboxPaths, cleanup: CleanupStack): void {
-    fs.mkdirSync(path.dirname(paths.stateDir), { recursive: true, mode: 0o711 });
-    if (!tryMkdir(paths.stateDir)) {
-      if (!isStale(paths)) throw inUse(id, `${paths.stateDir} exists`);
-      // Left by a runv that was killed: its VM powered itself off when the channel closed.
-      fs.rmSync(paths.stateDir, { recursive: true, force: true });
-      if (!tryMkdir(paths.stateDir)) throw inUse(id, `${paths.stateDir} exists`);
-    }
-    cleanup.push('remove state directory', () => fs.rmSync(paths.stateDir, { recursive: true, force: true }));
-    fs.writeFileSync(paths.ownerPid, `${process.pid}\n`);
-  }
-
   /** Waits for guest-init's hello, failing fast if the VM dies, the boot takes too long, or the user aborts. */
   private async waitForGuest(agent: AgentClient, name: string, paths: SandboxPaths, aborted?: AbortSignal): Promise<void> {
     const failed = new AbortController();
@@ -107,9 +95,11 @@ export class SandboxLauncher {
     const signal = aborted ? AbortSignal.any([failed.signal, aborted]) : failed.signal;
     try {
       await agent.hello(signal);
-    } catch {
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      if (error instanceof AgentError) throw error;
       // The channel usually closes before the watch sees the VM gone: say what happened.
-      throw signal.aborted ? signal.reason : bootFailure('the VM stopped while booting', paths);
+      throw bootFailure('the VM stopped while booting', paths);
     } finally {
       clearInterval(watch);
     }
@@ -132,44 +122,6 @@ export class SandboxLauncher {
   }
 }
 
-/** mkdir is the lock: of two runs with one id, exactly one creates the directory. */
-function tryMkdir(dir: string): boolean {
-  try {
-    fs.mkdirSync(dir, { mode: 0o711 });
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  }
-}
-
-/**
- * A state directory whose owner process is gone. One without an owner is being created, unless
- * it is older than any creation takes (its runv died between mkdir and writing its pid).
- */
-function isStale(paths: SandboxPaths): boolean {
-  let pid: number;
-  try {
-    pid = Number(fs.readFileSync(paths.ownerPid, 'utf8'));
-  } catch {
-    return ageMs(paths.stateDir) > OWNERLESS_STALE_MS;
-  }
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function ageMs(file: string): number {
-  try {
-    return Date.now() - fs.statSync(file).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
 function readTemplate(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
@@ -184,9 +136,6 @@ function prepareSocket(socket: string, cleanup: CleanupStack): void {
   cleanup.push('remove agent socket', () => fs.rmSync(socket, { force: true }));
 }
 
-function inUse(id: string, why: string): RunvError {
-  return new RunvError('already-exists', `container id ${JSON.stringify(id)} is already in use (${why})`);
-}
 
 /** Names the failure and quotes the guest console's last line, where guest-init reports why. */
 function bootFailure(what: string, paths: SandboxPaths): RunvError {
