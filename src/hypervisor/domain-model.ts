@@ -15,6 +15,8 @@ export interface DomainModel {
   agentSocket: string;
   shares: { source: string; tag: string }[];
   metadata: { id: string; bundle: string };
+  /** The host's TSC rate: a microvm guest needs it to boot reliably (it cannot calibrate). */
+  tscKhz?: number;
 }
 
 export const DOMAIN_PREFIX = 'runv-';
@@ -28,28 +30,30 @@ export const domainName = (id: string): string => `${DOMAIN_PREFIX}${id}`;
  */
 export const KERNEL_CMDLINE = 'console=ttyS0 quiet loglevel=0 cryptomgr.notests no_timer_check tsc=reliable i8042.noaux panic=-1 reboot=t';
 
-export interface HostPaths {
+export interface HostParts {
   kernel: string;
   initrd: string;
   consoleLog: string;
   agentSocket: string;
+  tscKhz?: number;
 }
 
-/** Pure: the sandbox model plus where things live on the host -> the domain model. */
-export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, paths: HostPaths): DomainModel {
+/** Pure: the sandbox model plus what lives on the host -> the domain model. */
+export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, host: HostParts): DomainModel {
   return {
     name: domainName(sandbox.id),
     type,
     memoryMiB: sandbox.resources.memoryMiB,
     vcpus: sandbox.resources.vcpus,
-    kernel: paths.kernel,
-    initrd: paths.initrd,
+    kernel: host.kernel,
+    initrd: host.initrd,
     cmdline: KERNEL_CMDLINE,
-    consoleLog: paths.consoleLog,
-    agentSocket: paths.agentSocket,
+    consoleLog: host.consoleLog,
+    agentSocket: host.agentSocket,
     // Shared writable even when root.readonly is set, as runc does: mount points may have to be
     // created in it; guest-init makes the container's own view of it read-only.
     shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source }],
     metadata: { id: sandbox.id, bundle: sandbox.bundle },
+    tscKhz: host.tscKhz,
   };
 }

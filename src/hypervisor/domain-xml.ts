@@ -18,8 +18,10 @@ export async function buildDomainXml(template: string, templateFile: string, mod
   domain.memory = [{ $: { unit: 'MiB' }, _: String(model.memoryMiB) }];
   delete domain.currentMemory;
   domain.vcpu = [{ $: { ...firstChild(domain, 'vcpu').$, placement: 'static' }, _: String(model.vcpus) }];
-  domain.os = [{ ...firstChild(domain, 'os'), kernel: [model.kernel], initrd: [model.initrd], cmdline: [model.cmdline] }];
-  domain.devices = [appendDevices(firstChild(domain, 'devices'), model)];
+  const os = firstChild(domain, 'os');
+  const microvm = firstChild(os, 'type').$?.machine === 'microvm';
+  domain.os = [{ ...os, kernel: [model.kernel], initrd: [model.initrd], cmdline: [cmdlineFor(model, microvm)] }];
+  domain.devices = [appendDevices(firstChild(domain, 'devices'), model, microvm)];
   if (!domain.seclabel) domain.seclabel = [runAsRoot()];
   return new Builder({ headless: true, renderOpts: { pretty: true, indent: '  ', newline: '\n' } }).buildObject({ domain }) + '\n';
 }
@@ -45,12 +47,17 @@ function metadataOf(model: DomainModel): XmlNode {
   return { $: { 'xmlns:runv': METADATA_NAMESPACE }, 'runv:id': [model.metadata.id], 'runv:bundle': [model.metadata.bundle] };
 }
 
-function appendDevices(devices: XmlNode, model: DomainModel): XmlNode {
+/** microvm cannot calibrate the TSC early (1-2 boots in 5 hang without the rate). */
+function cmdlineFor(model: DomainModel, microvm: boolean): string {
+  return microvm && model.tscKhz ? `${model.cmdline} tsc_early_khz=${model.tscKhz}` : model.cmdline;
+}
+
+function appendDevices(devices: XmlNode, model: DomainModel, microvm: boolean): XmlNode {
   const add = (name: string, ...nodes: XmlNode[]): void => {
     const existing = Array.isArray(devices[name]) ? (devices[name] as XmlNode[]) : [];
     devices[name] = [...existing, ...nodes];
   };
-  add('filesystem', ...model.shares.map(shareOf));
+  add('filesystem', ...model.shares.map((share) => shareOf(share, microvm)));
   add('channel', {
     $: { type: 'unix' },
     source: [{ $: { mode: 'bind', path: model.agentSocket } }],
@@ -61,12 +68,15 @@ function appendDevices(devices: XmlNode, model: DomainModel): XmlNode {
   return devices;
 }
 
-function shareOf(share: DomainModel['shares'][number]): XmlNode {
-  return {
+/** On microvm (no PCI bus) a virtio device needs an explicit virtio-mmio address. */
+function shareOf(share: DomainModel['shares'][number], microvm: boolean): XmlNode {
+  const node: XmlNode = {
     $: { type: 'mount', accessmode: 'passthrough' },
     source: [{ $: { dir: share.source } }],
     target: [{ $: { dir: share.tag } }],
   };
+  if (microvm) node.address = [{ $: { type: 'virtio-mmio' } }];
+  return node;
 }
 
 /**

@@ -9,6 +9,7 @@ import { Hypervisor } from '../core/ports';
 import { chooseDomainType, hostKvmFacts } from '../hypervisor/accel';
 import { DomainModel, sandboxToDomain } from '../hypervisor/domain-model';
 import { buildDomainXml } from '../hypervisor/domain-xml';
+import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
@@ -50,7 +51,8 @@ export class SandboxLauncher {
     const { type, reason } = chooseDomainType(this.config.accel, hostKvmFacts());
     this.log.debug('hypervisor', `domain type ${type}: ${reason}`, { id: sandbox.id, image: image.dir });
     const paths = sandboxPaths(this.config, sandbox.id);
-    const model = sandboxToDomain(sandbox, type, { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket });
+    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, tscKhz: hostTscKhz() };
+    const model = sandboxToDomain(sandbox, type, host);
     const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
     const template = readTemplate(templateFile);
     return { model, xml: await buildDomainXml(template, templateFile, model), paths };

@@ -12,12 +12,12 @@ import { RunvError } from '../../../src/core/errors';
 const TEMPLATE_FILE = path.join(__dirname, '../../../templates/qemu.xml');
 const GOLDEN_DIR = path.join(__dirname, '../../golden');
 const template = fs.readFileSync(TEMPLATE_FILE, 'utf8');
-const hostPaths = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent' };
+const hostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', tscKhz: 2600000 };
 
 function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined): DomainModel {
   const spec = defaultSpec();
   edit(spec);
-  return sandboxToDomain(specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo' }), type, hostPaths);
+  return sandboxToDomain(specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo' }), type, hostParts);
 }
 
 /** Compares with the golden file; UPDATE_GOLDEN=1 rewrites it on purpose, for review in the diff. */
@@ -70,6 +70,15 @@ describe('domain XML', () => {
     assert.match(xml, /<rng model="virtio">/);
     assert.match(xml, /<apic\/>/);
     assert.match(xml, /<channel type="unix">/);
+  });
+
+  it('puts virtio devices on virtio-mmio and passes the TSC rate on microvm, and leaves both to libvirt on pc', async () => {
+    const microvm = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu'));
+    assert.match(microvm, /<address type="virtio-mmio"\/>\s*<\/filesystem>/);
+    assert.match(microvm, /tsc_early_khz=2600000<\/cmdline>/);
+    const pc = await buildDomainXml(template.replace("machine='microvm'", "machine='pc'").replace(/<controller type='virtio-serial'[\s\S]*?<\/controller>/, ''), 'pc.xml', demoModel('qemu'));
+    assert.doesNotMatch(pc, /virtio-mmio|tsc_early_khz/);
+    assertValidDomain(pc);
   });
 
   it('names the template file and the problem when the template is malformed', async () => {
