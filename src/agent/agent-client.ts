@@ -83,6 +83,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   async hello(signal?: AbortSignal): Promise<number> {
     const helloIds: number[] = [];
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     const answered = new Promise<AttributeReader>((resolve, reject) => {
       const send = (): void => {
         helloIds.push(this.nextId);
@@ -91,13 +92,16 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
         });
         timer = setTimeout(send, HELLO_INTERVAL_MS);
       };
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      if (signal?.aborted) return reject(signal.reason);
+      onAbort = () => reject(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
       send();
     });
     try {
       const reply = await answered;
       return reply.required(Tag.Version, reply.u32);
     } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
       clearTimeout(timer);
       // Late answers to repeated hellos are expected: forget their waiters.
       for (const id of helloIds) this.pending.delete(id);

@@ -36,10 +36,14 @@ export class RunService {
       sandbox.process.cols = stdout.columns;
     }
     const signals = new SignalRouter(request.signals);
+    // A terminal that hangs up makes stdin emit 'error'; unheard, that would crash runv mid-run.
+    const ignore = (): void => undefined;
+    request.stdio.stdin.on('error', ignore);
     try {
       const running = await this.launcher.launch(sandbox, signals.startAborted);
-      const restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
+      let restoreTerminal = (): void => undefined;
       try {
+        restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
         await running.agent.addContainer(sandbox.container);
         return await this.supervise(running, sandbox, request, signals);
       } finally {
@@ -49,6 +53,7 @@ export class RunService {
       }
     } finally {
       signals.dispose();
+      request.stdio.stdin.off('error', ignore);
     }
   }
 

@@ -67,8 +67,16 @@ export class SandboxLauncher {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
-      cleanup.push('destroy domain', () => this.hypervisor.destroy(model.name));
-      await this.hypervisor.createTransient(xml);
+      // Unless the name was taken meanwhile (another --root, same id): that domain is not ours.
+      let ours = true;
+      cleanup.push('destroy domain', () => (ours ? this.hypervisor.destroy(model.name) : undefined));
+      await this.hypervisor.createTransient(xml).catch((error: Error) => {
+        if (/already exists/i.test(error.message)) {
+          ours = false;
+          throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
+        }
+        throw error;
+      });
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
       aborted?.throwIfAborted();
       const agent = await AgentClient.connect(paths.agentSocket);

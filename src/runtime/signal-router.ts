@@ -31,8 +31,9 @@ export class SignalRouter {
     return this.aborter.signal;
   }
 
-  /** From now on signals go to the process. */
+  /** From now on signals go to the process; throws if a stop signal came while it was starting. */
   forwardTo(forward: (signal: number) => void): void {
+    this.aborter.signal.throwIfAborted();
     this.forward = forward;
   }
 

@@ -44,12 +44,13 @@ function tryMkdir(dir: string): boolean {
  * it is older than any creation takes (its runv died between mkdir and writing its pid).
  */
 function isStale(paths: SandboxPaths): boolean {
-  let pid: number;
+  let pid = NaN;
   try {
     pid = Number(fs.readFileSync(paths.ownerPid, 'utf8'));
   } catch {
-    return ageMs(paths.stateDir) > OWNERLESS_STALE_MS;
+    // No pid yet: being created, or its creator died right after mkdir.
   }
+  if (!Number.isInteger(pid) || pid <= 0) return ageMs(paths.stateDir) > OWNERLESS_STALE_MS;
   try {
     process.kill(pid, 0);
     return false;

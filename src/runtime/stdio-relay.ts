@@ -16,9 +16,10 @@ export class StdioRelay {
   private stdinDone = false;
   /** Host streams whose reader went away (EPIPE): their output is dropped from then on. */
   private readonly broken = new Set<NodeJS.WritableStream>();
-  /** Host streams that asked us to wait ('drain'); the guest is not read meanwhile. */
-  private readonly full = new Set<NodeJS.WritableStream>();
+  /** Host streams that asked us to wait, with their 'drain' listeners; the guest is not read meanwhile. */
+  private readonly full = new Map<NodeJS.WritableStream, () => void>();
   private detach: () => void = () => undefined;
+  private stopped = false;
 
   constructor(
     private readonly agent: AgentClient,
@@ -48,10 +49,10 @@ export class StdioRelay {
         this.stop();
         reject(new RunvError('guest', 'the VM stopped before the container exited'));
       };
+      // The streams' error listeners stay: an EPIPE of a write just made is emitted a tick
+      // later, and a stream error without a listener would crash runv before its teardown.
       this.detach = () => {
         this.agent.off('stdout', onStdout).off('stderr', onStderr).off('exit', onExit).off('close', onClose);
-        stdout.off('error', onStdoutError);
-        stderr.off('error', onStderrError);
       };
       this.agent.on('stdout', onStdout).on('stderr', onStderr).on('exit', onExit).on('close', onClose);
       stdout.on('error', onStdoutError);
@@ -68,8 +69,10 @@ export class StdioRelay {
 
   /** Detaches from the agent and the host streams; nothing is relayed after. */
   stop(): void {
+    this.stopped = true;
     this.stopStdin();
     this.detach();
+    for (const [stream, onDrain] of this.full) stream.off('drain', onDrain);
     if (this.full.size) this.agent.resume();
     this.full.clear();
   }
@@ -81,12 +84,16 @@ export class StdioRelay {
   private forward(out: ProcessOutput, to: NodeJS.WritableStream): void {
     if (!this.isMine(out) || this.broken.has(to) || to.write(out.data) || this.full.has(to)) return;
     if (this.full.size === 0) this.agent.pause();
-    this.full.add(to);
-    to.once('drain', () => this.drained(to));
+    const onDrain = (): void => this.drained(to);
+    this.full.set(to, onDrain);
+    to.once('drain', onDrain);
   }
 
   private drained(stream: NodeJS.WritableStream): void {
-    if (!this.full.delete(stream)) return;
+    const onDrain = this.full.get(stream);
+    if (!onDrain) return;
+    this.full.delete(stream);
+    stream.off('drain', onDrain);
     if (this.full.size === 0) this.agent.resume();
   }
 
@@ -95,7 +102,7 @@ export class StdioRelay {
    * guest's end too, so the process sees the broken pipe it would see under runc.
    */
   private onBroken(stream: NodeJS.WritableStream, which: OutputStream): void {
-    if (this.broken.has(stream)) return;
+    if (this.stopped || this.broken.has(stream)) return;
     this.broken.add(stream);
     this.drained(stream);
     this.agent.closeOutput(this.containerId, this.processId, which).catch(() => undefined);

@@ -10,6 +10,7 @@ import { Errno, MessageType, PROTOCOL_VERSION, Tag } from '../../src/agent/proto
  *   cat            echoes stdin to stdout until stdin is closed, exits 0
  *   sleep          runs until signalled, exits 128+signal (unless told to ignore signals)
  *   /missing...    fails to start with exit status 127
+ *   slowstart      like sleep, but the OK to its start comes 200 ms late
  */
 export class FakeGuest {
   readonly received: { type: number; attributes: AttributeReader }[] = [];
@@ -66,6 +67,10 @@ export class FakeGuest {
       return this.send(MessageType.Error, id, [attr.u32(Tag.Code, Errno.ENOENT), attr.u32(Tag.ExitStatus, 127), attr.str(Tag.Message, `exec ${program}: No such file or directory`)]);
     }
     this.programs.set(r.str(Tag.ProcessId) ?? '', program);
+    if (program === 'slowstart') {
+      setTimeout(() => this.send(MessageType.Ok, id, [attr.u32(Tag.Pid, 42)]), 200);
+      return;
+    }
     this.send(MessageType.Ok, id, [attr.u32(Tag.Pid, 42)]);
     if (program === 'echo') {
       this.output(MessageType.Stdout, r, Buffer.from(rest.join(' ') + '\n'));

@@ -17,6 +17,7 @@ interface FakeDomain {
 export class FakeHypervisor implements Hypervisor {
   readonly domains = new Map<string, FakeDomain>();
   readonly created: string[] = [];
+  readonly destroyed: string[] = [];
   /** Every guest that answered, across domains, oldest first. */
   readonly guests: FakeGuest[] = [];
   failCreate: Error | undefined;
@@ -47,6 +48,7 @@ export class FakeHypervisor implements Hypervisor {
   async destroy(name: string): Promise<void> {
     this.check();
     if (this.failDestroy) throw this.failDestroy;
+    this.destroyed.push(name);
     const domain = this.domains.get(name);
     this.domains.delete(name);
     if (domain?.server) {

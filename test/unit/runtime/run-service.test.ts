@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { Container } from 'inversify';
 import { MessageType, Tag } from '../../../src/agent/protocol';
 import { RunvError } from '../../../src/core/errors';
@@ -130,6 +130,40 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
     const close = hypervisor.guests[0].received.find((m) => m.type === MessageType.CloseOutput);
     assert.deepEqual([close?.attributes.str(Tag.ProcessId), close?.attributes.u32(Tag.Stream)], ['init', 1]);
     assertNothingLeft();
+  });
+
+  it('survives a reader that goes away just as the container exits', async () => {
+    const brokenPipe = new Writable({ write: (_chunk, _encoding, done) => done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+    const stdio = { stdin: new PassThrough(), stdout: brokenPipe, stderr: new PassThrough() };
+    stdio.stdin.end();
+    const status = services.get(RunService).run({ id: 'c1', bundle: makeBundle(path.join(tmp, 'b'), ['echo', 'last words']), stdio, signals: new EventEmitter() });
+    assert.equal(await status, 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    assertNothingLeft();
+  });
+
+  it('aborts on a stop signal that arrives while the process is being started', async () => {
+    const r = run('c1', makeBundle(path.join(tmp, 'b'), ['slowstart']));
+    await started();
+    r.signals.emit('SIGTERM');
+    await assert.rejects(r.status, (e: RunvError) => e.exitCode === 143 && /interrupted by SIGTERM/.test(e.message));
+    assertNothingLeft();
+  });
+
+  it('leaves alone a domain of the same name that another run created meanwhile', async () => {
+    hypervisor.failCreate = new RunvError('unavailable', "libvirt could not start the domain: operation failed: domain 'runv-c1' already exists");
+    await assert.rejects(run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0'])).status, /container id "c1" is already in use/);
+    assert.deepEqual(hypervisor.destroyed, []);
+    assertNothingLeft();
+  });
+
+  it('reclaims a state directory whose owner file is unreadable once it is old', async () => {
+    const dir = path.join(config.root, 'c1');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'owner.pid'), 'garbage');
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(dir, old, old);
+    assert.equal(await run('c1', makeBundle(path.join(tmp, 'b'), ['exit', '0'])).status, 0);
   });
 
   it('returns the exit status even when the cleanup fails, with a warning', async () => {
