@@ -128,19 +128,23 @@ function optionValue(args: readonly string[], option: string): string {
 }
 
 /**
- * The bare boot is only a fair baseline if runv's QEMU runs the same way: TCG, the pc machine,
- * one vCPU. Returns runv's guest RAM for the bare boot to use.
+ * The bare boot is only a fair baseline if it runs the way runv's QEMU does: TCG, one vCPU, the
+ * same kernel; it takes runv's machine type, RAM and kernel command line.
  */
-function checkComparable(qemuArgs: readonly string[], image: Image): number {
+function comparableBareTarget(qemuArgs: readonly string[], image: Image): BareTarget {
   const accel = optionValue(qemuArgs, '-accel');
-  const machine = optionValue(qemuArgs, '-machine').split(',')[0];
   const smp = optionValue(qemuArgs, '-smp').split(',')[0];
   const kernel = optionValue(qemuArgs, '-kernel');
   if (accel !== 'tcg') throw new Error(`runv's QEMU uses -accel ${accel}, the baseline TCG`);
-  if (!/^pc(-i440fx-[\d.]+)?$/.test(machine)) throw new Error(`runv's QEMU uses machine ${machine}, the baseline pc`);
   if (smp !== '1') throw new Error(`runv's QEMU has ${smp} vCPUs, the baseline 1`);
   if (fs.realpathSync(kernel) !== fs.realpathSync(image.kernel)) throw new Error(`runv's QEMU boots ${kernel}, the baseline ${image.kernel}`);
-  return Number(optionValue(qemuArgs, '-m'));
+  return {
+    kernel: image.kernel,
+    initrd: image.initrd,
+    memoryMiB: Number(optionValue(qemuArgs, '-m')),
+    machine: optionValue(qemuArgs, '-machine').split(',')[0],
+    cmdline: optionValue(qemuArgs, '-append'),
+  };
 }
 
 async function main(): Promise<void> {
@@ -167,8 +171,7 @@ async function main(): Promise<void> {
       const id = work.newId('m', i);
       probes.push(await probeMemory(runvTarget, sleepBundle, id, work.consoleLog(id), domainName(id)));
     }
-    const memoryMiB = checkComparable(probes[0].qemuArgs, image);
-    const bareTarget: BareTarget = { kernel: image.kernel, initrd: image.initrd, memoryMiB };
+    const bareTarget = comparableBareTarget(probes[0].qemuArgs, image);
 
     const runvMs: number[] = [];
     const bareMs: number[] = [];
@@ -197,7 +200,7 @@ async function main(): Promise<void> {
     const withoutReap = runvTraces.map((t, i) => (t['runv exited'] ?? NaN) - reapWait[i]);
     const bareTraced = median(bareTraces.map((t) => t['qemu exited'] ?? NaN));
     const out = [
-      `runv boot benchmark (TCG, machine pc, ${memoryMiB} MiB, 1 vCPU; ${runs} interleaved runs each, medians)`,
+      `runv boot benchmark (TCG, machine ${bareTarget.machine}, ${bareTarget.memoryMiB} MiB, 1 vCPU; ${runs} interleaved runs each, medians)`,
       table(['what', 'median s', 'min s', 'max s'], [
         ['runv run /bin/true', seconds(runv.median), seconds(runv.min), seconds(runv.max)],
         ['bare qemu, same kernel+initrd, poweroff', seconds(bare.median), seconds(bare.min), seconds(bare.max)],

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { KERNEL_CMDLINE } from '../src/hypervisor/domain-model';
 import { assertSucceeded, Finished, start, Started } from './processes';
 
 /** How the bench runs runv. */
@@ -14,8 +13,10 @@ export interface RunvTarget {
 export interface BareTarget {
   readonly kernel: string;
   readonly initrd: string;
-  /** Guest RAM: the same as runv's domain, read from its QEMU's command line. */
+  /** Guest RAM, machine type and kernel command line: runv's, read from its QEMU's command line. */
   readonly memoryMiB: number;
+  readonly machine: string;
+  readonly cmdline: string;
 }
 
 const RUN_TIMEOUT_MS = 120_000;
@@ -49,18 +50,18 @@ export async function timeRunv(target: RunvTarget, bundle: string, id: string): 
 }
 
 /**
- * The baseline: QEMU as runv's domain runs it (TCG, machine pc, same RAM, kernel, initrd and
+ * The baseline: QEMU as runv's domain runs it (TCG, same machine, RAM, kernel, initrd and
  * command line) with no devices and no libvirt, until guest-init powers the VM off.
  */
 export function bareQemuArgs(target: BareTarget, serialFile: string): string[] {
   return [
     // Named threads, as libvirt runs QEMU: the trace finds the vCPU thread by its name.
     '-name', 'runv-bench-bare,debug-threads=on',
-    '-machine', 'pc', '-accel', 'tcg', '-m', String(target.memoryMiB),
+    '-machine', target.machine, '-accel', 'tcg', '-m', String(target.memoryMiB),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-serial', `file:${serialFile}`,
     '-kernel', target.kernel, '-initrd', target.initrd,
-    '-append', `${KERNEL_CMDLINE} ${POWEROFF_WORD}`,
+    '-append', `${target.cmdline} ${POWEROFF_WORD}`,
   ];
 }
 
