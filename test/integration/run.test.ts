@@ -193,6 +193,18 @@ describe('runv run (real libvirt, real VM)', function () {
     it('no libvirtd', () => rejects(['run', '--libvirt-uri', 'qemu:///system?socket=/nonexistent/libvirt-sock', '--bundle', bundle(args('true')), 'it-bad'], 1, /cannot connect to libvirt/));
     it('no guest image', () => rejects(['run', '--images-dir', path.join(tmp, 'no-images'), '--bundle', bundle(args('true')), 'it-bad'], 1, /no guest image in .*no-images: run `runv image build`/));
 
+    it('a guest that cannot come up: guest-init powers the VM off, runv quotes its console', async () => {
+      // A kernel whose modules.builtin claims every module: the image gets none, so guest-init
+      // never sees its virtio-serial port and gives up.
+      const modules = path.join(tmp, 'no-modules');
+      fs.mkdirSync(modules);
+      fs.writeFileSync(path.join(modules, 'modules.dep'), '');
+      fs.writeFileSync(path.join(modules, 'modules.builtin'), ['virtio_pci', 'virtio_mmio', 'virtio_console', '9pnet_virtio', '9p'].map((m) => `kernel/${m}.ko\n`).join(''));
+      const images = path.join(tmp, 'broken-images');
+      execFileSync(RUNV, ['image', 'build', '--images-dir', images, '--modules-dir', modules], { stdio: 'pipe' });
+      await rejects(['run', '--images-dir', images, '--bundle', bundle(args('true')), 'it-fatal'], 1, /^runv: the VM stopped while booting; guest console: guest-init: .*fatal: no host channel; powering off$/m);
+    });
+
     it('an id already in use', async () => {
       const first = runv(['run', '--bundle', bundle(args('sh', '-c', 'echo ready; sleep 30')), 'it-busy']);
       await waitForOutput(first.child, 'ready');
