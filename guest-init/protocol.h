@@ -18,7 +18,7 @@
  *  +-------+-------+------------------------+
  *
  * Requests carry a non-zero id that the OK/ERROR reply echoes; events carry id 0.
- * An ERROR is never answered.
+ * A reply (OK or ERROR) is never answered.
  */
 #ifndef RUNV_PROTOCOL_H
 #define RUNV_PROTOCOL_H
