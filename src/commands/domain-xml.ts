@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { RunvCommand } from '../cli/runv-command';
-import { RunService } from '../runtime/run-service';
+import { sandboxFromBundle } from '../runtime/bundle';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
 
 export default class DomainXml extends RunvCommand<typeof DomainXml> {
@@ -13,7 +13,7 @@ export default class DomainXml extends RunvCommand<typeof DomainXml> {
 
   async run(): Promise<void> {
     const { args } = await this.parse(DomainXml);
-    const sandbox = this.container.get(RunService).prepare({ id: args.id, bundle: this.flags.bundle });
+    const sandbox = sandboxFromBundle(args.id, this.flags.bundle);
     const { xml } = await this.container.get(SandboxLauncher).describe(sandbox);
     process.stdout.write(xml);
   }

@@ -1,10 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { inject, injectable } from 'inversify';
-import { validateContainerId } from '../core/container-id';
 import { Logger } from '../core/logger';
 import { SandboxModel } from '../core/model';
-import { specToSandbox } from '../oci/to-sandbox';
-import { loadBundle } from './bundle';
+import { sandboxFromBundle } from './bundle';
 import { RunningSandbox, SandboxLauncher } from './sandbox-launcher';
 import { SignalRouter } from './signal-router';
 import { HostStdio, StdioRelay } from './stdio-relay';
@@ -29,7 +27,7 @@ export class RunService {
 
   /** Resolves with the container's exit status (128+N when killed by signal N). */
   async run(request: RunRequest): Promise<number> {
-    const sandbox = this.prepare(request);
+    const sandbox = sandboxFromBundle(request.id, request.bundle, request.terminal);
     const { stdout } = request.stdio;
     if (sandbox.process.terminal && stdout.isTTY && stdout.rows && stdout.columns) {
       sandbox.process.rows = stdout.rows;
@@ -55,13 +53,6 @@ export class RunService {
       signals.dispose();
       request.stdio.stdin.off('error', ignore);
     }
-  }
-
-  /** Everything that can be checked before a VM exists, so bad input creates nothing. */
-  prepare(request: Pick<RunRequest, 'id' | 'bundle' | 'terminal'>): SandboxModel {
-    validateContainerId(request.id);
-    const bundle = loadBundle(request.bundle);
-    return specToSandbox(bundle.spec, { id: request.id, bundle: bundle.dir, terminal: request.terminal });
   }
 
   private async supervise(running: RunningSandbox, sandbox: SandboxModel, request: RunRequest, signals: SignalRouter): Promise<number> {
