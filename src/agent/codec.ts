@@ -1,3 +1,4 @@
+import { RunvError } from '../core/errors';
 import { ATTRIBUTE_HEADER_SIZE, Errno, HEADER_SIZE, MAGIC, MAX_ATTRIBUTE_VALUE, MAX_PAYLOAD, MessageType, Tag } from './protocol';
 
 /**
@@ -25,12 +26,13 @@ export interface FrameOrigin {
  * A malformed frame, with the errno to answer it with. `type` is undefined when no header could
  * be read (bad magic); the receiver needs it because an ERROR is never answered.
  */
-export class FrameError extends Error {
+/** A malformed frame. A RunvError too: one that escapes to the CLI (a reply missing what its caller needs) prints as one line. */
+export class FrameError extends RunvError {
   readonly id: number;
   readonly type?: number;
 
   constructor(readonly errno: number, message: string, origin: FrameOrigin = { id: 0 }) {
-    super(message);
+    super('guest', message);
     this.id = origin.id;
     this.type = origin.type;
   }
