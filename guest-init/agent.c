@@ -147,6 +147,22 @@ static struct process *find_process(struct agent *a, const struct container *c, 
 	return NULL;
 }
 
+/* Finds the container named by CONTAINER_ID, or sets an error. */
+static struct container *lookup_container(struct agent *a, const struct frame *f,
+					  struct reply *r)
+{
+	struct container *c;
+	char *cid;
+
+	if (find_str(f->payload, f->len, RUNV_A_CONTAINER_ID, true, &cid, r) < 0)
+		return NULL;
+	c = find_container(a, cid);
+	if (!c)
+		reply_error(r, ENOENT, "no container %s", cid);
+	free(cid);
+	return c;
+}
+
 /* Finds the process named by CONTAINER_ID and PROCESS_ID, or sets an error. */
 static struct process *lookup_process(struct agent *a, const struct frame *f, struct reply *r)
 {
@@ -490,7 +506,6 @@ static int check_start(struct agent *a, struct container *c, const char *pid,
 static void handle_start_process(struct agent *a, const struct frame *f, struct reply *r)
 {
 	struct process_spec spec = { 0 };
-	char *cid = NULL;
 	struct container *c;
 	struct process *p;
 
@@ -500,14 +515,9 @@ static void handle_start_process(struct agent *a, const struct frame *f, struct 
 		return;
 	}
 	*p = (struct process){ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .held_pty = -1 };
-	if (find_str(f->payload, f->len, RUNV_A_CONTAINER_ID, true, &cid, r) < 0 ||
-	    find_str(f->payload, f->len, RUNV_A_PROCESS_ID, true, &p->id, r) < 0)
+	c = lookup_container(a, f, r);
+	if (!c || find_str(f->payload, f->len, RUNV_A_PROCESS_ID, true, &p->id, r) < 0)
 		goto fail;
-	c = find_container(a, cid);
-	if (!c) {
-		reply_error(r, ENOENT, "no container %s", cid);
-		goto fail;
-	}
 	if (!valid_id(p->id)) {
 		reply_error(r, EINVAL, "bad PROCESS_ID");
 		goto fail;
@@ -525,11 +535,9 @@ static void handle_start_process(struct agent *a, const struct frame *f, struct 
 		a->started_init = true;
 	}
 	r->pid = (uint32_t)p->pid;
-	free(cid);
 	process_spec_free(&spec);
 	return;
 fail:
-	free(cid);
 	process_spec_free(&spec);
 	process_free(p);
 }
@@ -586,21 +594,115 @@ static void handle_resize(struct agent *a, const struct frame *f, struct reply *
 		reply_error(r, errno, "resize: %s", strerror(errno));
 }
 
-static void handle_signal(struct agent *a, const struct frame *f, struct reply *r)
+static void signal_process(struct process *p, int sig, struct reply *r)
 {
-	struct process *p = lookup_process(a, f, r);
-	uint32_t sig;
-
-	if (!p || find_u32(f->payload, f->len, RUNV_A_SIGNAL, true, &sig, r) < 0)
-		return;
 	/* After the reap the pid may belong to someone else. */
 	if (p->reaped) {
 		reply_error(r, ESRCH, "process %s has exited", p->id);
 		return;
 	}
-	if (sig > INT32_MAX || kill(p->pid, (int)sig) < 0)
-		reply_error(r, sig > INT32_MAX ? EINVAL : errno, "kill %d: %s", p->pid,
-			    strerror(sig > INT32_MAX ? EINVAL : errno));
+	if (kill(p->pid, sig) < 0)
+		reply_error(r, errno, "kill %d: %s", p->pid, strerror(errno));
+}
+
+/* `kill --all`: a process that exits meanwhile is not an error, only finding none at all. */
+static void signal_container(struct agent *a, const struct container *c, int sig,
+			     struct reply *r)
+{
+	struct member *members;
+	size_t n, i, delivered = 0;
+	int err = ESRCH;
+
+	if (container_members(a, c, &members, &n) < 0) {
+		reply_error(r, errno, "processes of %s: %s", c->id, strerror(errno));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (kill(members[i].pid, sig) == 0)
+			delivered++;
+		else
+			err = errno;
+	}
+	free(members);
+	if (!delivered)
+		reply_error(r, err, "signal to container %s: %s", c->id, strerror(err));
+}
+
+static void handle_signal(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct process *p = lookup_process(a, f, r);
+	uint32_t sig, all = 0;
+
+	if (!p || find_u32(f->payload, f->len, RUNV_A_SIGNAL, true, &sig, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_ALL, false, &all, r) < 0)
+		return;
+	if (sig > INT32_MAX) {
+		reply_error(r, EINVAL, "bad SIGNAL %u", sig);
+		return;
+	}
+	if (all)
+		signal_container(a, p->container, (int)sig, r);
+	else
+		signal_process(p, (int)sig, r);
+}
+
+/* Size of one PROCESS attribute: PID, PPID and UID u32s, then COMMAND. */
+static size_t process_attr_size(size_t command_len)
+{
+	return RUNV_ATTR_HEADER_SIZE + 3 * (RUNV_ATTR_HEADER_SIZE + 4) + RUNV_ATTR_HEADER_SIZE +
+	       command_len;
+}
+
+static bool payload_has_room(const struct frame_writer *w, size_t n)
+{
+	return w->len - RUNV_HEADER_SIZE + n <= RUNV_MAX_PAYLOAD;
+}
+
+/* One PROCESS per member while the frame has room; TRUNCATED says that some were left out. */
+static void send_process_list(struct agent *a, uint32_t id, const struct member *members,
+			      size_t n)
+{
+	static char command[RUNV_MAX_COMMAND + 1];
+	const size_t truncated_size = RUNV_ATTR_HEADER_SIZE + 4;
+	struct frame_writer w;
+	size_t i;
+
+	channel_frame(&a->ch, &w, RUNV_OK, id);
+	for (i = 0; i < n; i++) {
+		ssize_t len = member_command(members[i].pid, command, sizeof(command));
+
+		if (len < 0)
+			continue;
+		if (!payload_has_room(&w, process_attr_size((size_t)len) + truncated_size)) {
+			fw_u32(&w, RUNV_A_TRUNCATED, 1);
+			break;
+		}
+		fw_nested_begin(&w, RUNV_A_PROCESS);
+		fw_u32(&w, RUNV_A_PID, members[i].ns_pid);
+		fw_u32(&w, RUNV_A_PPID, members[i].ns_ppid);
+		fw_u32(&w, RUNV_A_UID, members[i].uid);
+		fw_bytes(&w, RUNV_A_COMMAND, command, (size_t)len);
+		fw_nested_end(&w);
+	}
+	channel_send(&a->ch, &w);
+}
+
+/* Replies itself: the list is built straight into the outgoing frame. */
+static void handle_list_processes(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct container *c = lookup_container(a, f, r);
+	struct member *members;
+	size_t n;
+
+	if (!c)
+		return;
+	if (container_members(a, c, &members, &n) < 0) {
+		reply_error(r, errno, "processes of %s: %s", c->id, strerror(errno));
+		return;
+	}
+	send_process_list(a, f->id, members, n);
+	free(members);
+	r->code = -1; /* replied */
 }
 
 /*
@@ -649,6 +751,7 @@ static void dispatch(struct agent *a, const struct frame *f, struct reply *r)
 	case RUNV_SIGNAL: handle_signal(a, f, r); break;
 	case RUNV_SHUTDOWN: handle_shutdown(a, r); break;
 	case RUNV_CLOSE_OUTPUT: handle_close_output(a, f, r); break;
+	case RUNV_LIST_PROCESSES: handle_list_processes(a, f, r); break;
 	default: reply_error(r, EOPNOTSUPP, "message type 0x%x not supported", f->type);
 	}
 }

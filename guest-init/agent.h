@@ -95,6 +95,16 @@ struct agent {
 	bool stop;            /* leave the loop: SHUTDOWN, host gone, or a signal */
 };
 
+/* A process of a container, as LIST_PROCESSES reports it and SIGNAL with ALL reaches it. */
+struct member {
+	pid_t pid;            /* in guest-init's PID namespace: what kill() takes */
+	pid_t ppid;           /* in guest-init's PID namespace */
+	uint32_t ns_pid;      /* as the container sees it */
+	uint32_t ns_ppid;     /* as the container sees it; 0: the parent is not in the container */
+	uint32_t uid;         /* effective, as ps shows it */
+	bool in_container;    /* /proc is read whole, then the container's processes marked */
+};
+
 /* A request's outcome; code 0 means OK. */
 struct reply {
 	int code;
@@ -134,5 +144,15 @@ int mount_options_parse(const char *options, unsigned long *flags, char **data);
 /* Child side, before exec: the container's mounts and root switch. */
 int container_enter_root(const struct container *c);
 int container_join_namespaces(const struct container *c);
+
+/* members.c */
+/*
+ * In PID-1 mode the processes in the container init's PID namespace; standalone, the ones
+ * guest-init started for the container and their descendants. *out is freed by the caller.
+ */
+int container_members(const struct agent *a, const struct container *c, struct member **out,
+		      size_t *n);
+/* argv joined by spaces, or [comm] when empty; at most size - 1 bytes. -1: the process is gone. */
+ssize_t member_command(pid_t pid, char *buf, size_t size);
 
 #endif

@@ -16,8 +16,10 @@
 /* Largest STDOUT/STDERR event: header, two ids of at most 255 bytes, one data chunk. */
 #define CHANNEL_MAX_OUTPUT_EVENT (RUNV_HEADER_SIZE + 3 * RUNV_ATTR_HEADER_SIZE + 2 * 255 + \
 				  RUNV_MAX_DATA_CHUNK)
-/* Room kept for replies and EXIT events, none of which is larger. */
+/* Room kept for EXIT events and errors, none of which is larger. */
 #define CHANNEL_MAX_SMALL_FRAME 2048u
+/* A request is read only when this much is free: a LIST_PROCESSES OK may fill a whole frame. */
+#define CHANNEL_REQUEST_ROOM (RUNV_HEADER_SIZE + RUNV_MAX_PAYLOAD)
 
 struct channel {
 	int fd;

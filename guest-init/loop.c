@@ -65,7 +65,7 @@ static void build_poll_set(struct agent *a, struct poll_set *ps, const struct lo
 	ps->n = 0;
 	watch(ps, a->sigfd, POLLIN, WATCH_SIGNALS, NULL);
 	/* Requests are read only while their replies fit: a host that never reads stalls. */
-	if (free_out >= CHANNEL_MAX_SMALL_FRAME * 2)
+	if (free_out >= CHANNEL_REQUEST_ROOM)
 		ch_events |= POLLIN;
 	if (channel_has_pending_output(&a->ch))
 		ch_events |= POLLOUT;
@@ -279,7 +279,7 @@ static void handle_frames(struct agent *a)
 	struct bad_frame bad;
 	enum reader_result res;
 
-	while (!a->stop && channel_out_free(&a->ch) >= CHANNEL_MAX_SMALL_FRAME * 2) {
+	while (!a->stop && channel_out_free(&a->ch) >= CHANNEL_REQUEST_ROOM) {
 		res = reader_next(&a->ch.reader, &f, &bad);
 		if (res == READER_NEED_MORE)
 			return;

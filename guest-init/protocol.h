@@ -30,6 +30,7 @@
 #define RUNV_MAX_PAYLOAD 65536u
 #define RUNV_MAX_DATA_CHUNK 32768u /* STDIN/STDOUT/STDERR DATA per frame */
 #define RUNV_MAX_NESTING 2u        /* top level + one nested level */
+#define RUNV_MAX_COMMAND 1024u     /* LIST_PROCESSES COMMAND bytes; longer ones are cut */
 
 enum runv_type {
 	RUNV_HELLO = 0x01,
@@ -42,6 +43,7 @@ enum runv_type {
 	RUNV_SIGNAL = 0x14,
 	RUNV_SHUTDOWN = 0x15,
 	RUNV_CLOSE_OUTPUT = 0x16,
+	RUNV_LIST_PROCESSES = 0x17,
 	RUNV_STDOUT = 0x20,
 	RUNV_STDERR = 0x21,
 	RUNV_EXIT = 0x22,
@@ -85,6 +87,11 @@ enum runv_tag {
 	RUNV_A_RLIMIT_SOFT = 35,   /* u64 */
 	RUNV_A_RLIMIT_HARD = 36,   /* u64 */
 	RUNV_A_STREAM = 37,        /* u32: 1 stdout, 2 stderr */
+	RUNV_A_PROCESS = 38,       /* nested: PID, PPID, UID, COMMAND; repeated */
+	RUNV_A_PPID = 39,          /* u32 */
+	RUNV_A_COMMAND = 40,       /* str */
+	RUNV_A_TRUNCATED = 41,     /* u32 */
+	RUNV_A_ALL = 42,           /* u32 */
 };
 
 #endif

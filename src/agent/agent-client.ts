@@ -26,6 +26,16 @@ export interface ProcessExit {
   signal?: number;
 }
 
+/** A process of a container as the container sees it: its own pid numbering. */
+export interface GuestProcess {
+  pid: number;
+  /** 0 when the parent is not in the container (its init, and processes the host started in it). */
+  ppid: number;
+  uid: number;
+  /** argv joined by spaces, or [comm] when it has none; at most MAX_COMMAND bytes. */
+  command: string;
+}
+
 export enum OutputStream {
   Stdout = 1,
   Stderr = 2,
@@ -133,8 +143,24 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     await this.request(MessageType.Resize, [...processAddress(containerId, processId), attr.u32(Tag.Rows, rows), attr.u32(Tag.Cols, cols)]);
   }
 
-  async signal(containerId: string, processId: string, signal: number): Promise<void> {
-    await this.request(MessageType.Signal, [...processAddress(containerId, processId), attr.u32(Tag.Signal, signal)]);
+  /** With `all`, to every process of the container, not only the addressed one (`kill --all`). */
+  async signal(containerId: string, processId: string, signal: number, options: { all?: boolean } = {}): Promise<void> {
+    const all = options.all ? [attr.u32(Tag.All, 1)] : [];
+    await this.request(MessageType.Signal, [...processAddress(containerId, processId), attr.u32(Tag.Signal, signal), ...all]);
+  }
+
+  /**
+   * Every process of the container. A list too long for one reply (about a thousand processes)
+   * comes cut short: the guest marks it TRUNCATED, and the processes that fit are still worth showing.
+   */
+  async listProcesses(containerId: string): Promise<GuestProcess[]> {
+    const reply = await this.request(MessageType.ListProcesses, [attr.str(Tag.ContainerId, containerId)]);
+    return reply.nested(Tag.Process).map((p) => ({
+      pid: p.required(Tag.Pid, p.u32),
+      ppid: p.required(Tag.Ppid, p.u32),
+      uid: p.required(Tag.Uid, p.u32),
+      command: p.required(Tag.Command, p.str),
+    }));
   }
 
   async shutdown(): Promise<void> {

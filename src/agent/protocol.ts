@@ -10,6 +10,8 @@ export const ATTRIBUTE_HEADER_SIZE = 4;
 /** An attribute's length is a u16. */
 export const MAX_ATTRIBUTE_VALUE = 0xffff;
 export const MAX_DATA_CHUNK = 32768;
+/** LIST_PROCESSES cuts a longer COMMAND to this many bytes. */
+export const MAX_COMMAND = 1024;
 export const AGENT_PORT_NAME = 'io.runv.agent';
 
 export enum MessageType {
@@ -23,6 +25,7 @@ export enum MessageType {
   Signal = 0x14,
   Shutdown = 0x15,
   CloseOutput = 0x16,
+  ListProcesses = 0x17,
   Stdout = 0x20,
   Stderr = 0x21,
   Exit = 0x22,
@@ -65,6 +68,11 @@ export enum Tag {
   RlimitSoft = 35,
   RlimitHard = 36,
   Stream = 37,
+  Process = 38,
+  Ppid = 39,
+  Command = 40,
+  Truncated = 41,
+  All = 42,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */

@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import * as path from 'node:path';
-import { AgentError } from '../../src/agent/agent-client';
+import { AgentError, GuestProcess } from '../../src/agent/agent-client';
 import { attr, encodeFrame } from '../../src/agent/codec';
-import { Errno, HEADER_SIZE, MAGIC, MessageType, Tag } from '../../src/agent/protocol';
-import { GuestInit, assertExited, childrenOf, eventually, isAlive } from './harness';
+import { Errno, HEADER_SIZE, MAGIC, MAX_COMMAND, MessageType, Tag } from '../../src/agent/protocol';
+import { GuestInit, assertExited, byPid, childrenOf, eventually, isAlive, until } from './harness';
 
 /**
  * Black-box tests of guest-init: the real static binary, driven through the project's own
@@ -89,6 +89,90 @@ describe('guest-init (standalone, --connect)', function () {
     it('answers SIGNAL for an unknown process with ENOENT', async () => {
       const error = await rejection(guest.client.signal('c', 'nobody', SIGTERM));
       assert.equal(error.errno, Errno.ENOENT);
+    });
+  });
+
+  describe('process list', () => {
+    const listed = (what: string, done: (processes: GuestProcess[]) => boolean, containerId = 'c') =>
+      until(() => guest.client.listProcesses(containerId), done, what).then(byPid);
+
+    it('lists each process started in the container and its children: real pids, parent, effective uid, command line', async () => {
+      const shell = await guest.client.startProcess(guest.spec(sh('sleep 31 & wait')));
+      const sleeper = await guest.client.startProcess(guest.spec(['sleep', '32'], { uid: 1000, gid: 1000 }));
+      const processes = await listed('the shell forked its sleep', (ps) => ps.some((p) => p.command === 'sleep 31'));
+      const child = processes.find((p) => p.command === 'sleep 31')!;
+      assert.deepEqual(processes, byPid([
+        { pid: shell, ppid: 0, uid: 0, command: 'sh -c sleep 31 & wait' },
+        { pid: child.pid, ppid: shell, uid: 0, command: 'sleep 31' },
+        { pid: sleeper, ppid: 0, uid: 1000, command: 'sleep 32' },
+      ]));
+    });
+
+    it('lists only the running processes of the addressed container', async () => {
+      assert.deepEqual(await guest.client.listProcesses('c'), []);
+      await guest.addContainer('other', '/');
+      await guest.start(guest.spec(['sleep', '30'], { containerId: 'other' }));
+      assertExited(await guest.run(['true']), { status: 0 });
+      const pid = await guest.client.startProcess(guest.spec(['sleep', '31']));
+      assert.deepEqual(await guest.client.listProcesses('c'), [{ pid, ppid: 0, uid: 0, command: 'sleep 31' }]);
+    });
+
+    it('shows a process without a command line, such as a zombie, as [comm]', async () => {
+      const pid = await guest.client.startProcess(guest.spec(sh('sleep 0 & exec sleep 30')));
+      const settled = (ps: GuestProcess[]) => ps.some((p) => p.command === 'sleep 30') && ps.some((p) => p.command === '[sleep]');
+      const processes = await listed('sleep 30 exec-ed and sleep 0 left a zombie', settled);
+      assert.deepEqual(processes.map((p) => [p.ppid, p.command]), [[0, 'sleep 30'], [pid, '[sleep]']]);
+    });
+
+    it('cuts a command line to at most 1024 bytes, before the character that does not fit', async () => {
+      const pid = await guest.client.startProcess(guest.spec([...sh('sleep 30; true'), 'é'.repeat(600)]));
+      const processes = await listed('the shell started', (ps) => ps.some((p) => p.pid === pid));
+      // 21 bytes of "sh -c sleep 30; true ", then 501 two-byte characters: the 502nd would end at byte 1025.
+      const command = `sh -c sleep 30; true ${'é'.repeat(501)}`;
+      assert.equal(Buffer.byteLength(command), MAX_COMMAND - 1);
+      assert.deepEqual(processes.find((p) => p.pid === pid), { pid, ppid: 0, uid: 0, command });
+    });
+
+    it('cuts a list that does not fit in one frame short and marks it TRUNCATED', async () => {
+      const shell = guest.spec(sh(`for i in $(seq 70); do sh -c 'sleep 30; true' ${'x'.repeat(1000)} & done; wait`));
+      await guest.start(shell);
+      const list = () => guest.client.request(MessageType.ListProcesses, [attr.str(Tag.ContainerId, 'c')]);
+      const full = await until(list, (reply) => reply.u32(Tag.Truncated) === 1, 'a TRUNCATED list', 5000);
+      // Each of the 70 inner shells takes 1053 bytes; 62 of them alone fill 64 KiB.
+      const count = full.nested(Tag.Process).length;
+      assert.ok(count >= 62 && count < 141, `${count} processes listed`);
+      await guest.client.signal('c', shell.processId, SIGKILL, { all: true });
+      const empty = await until(list, (reply) => reply.nested(Tag.Process).length === 0, 'every process killed');
+      assert.equal(empty.u32(Tag.Truncated), undefined);
+    });
+
+    it('answers LIST_PROCESSES for an unknown container with ENOENT', async () => {
+      const error = await rejection(guest.client.listProcesses('ghost'));
+      assert.equal(error.errno, Errno.ENOENT);
+    });
+
+    it('signals every process of the container with ALL, children included, and no other container', async () => {
+      const shell = guest.spec(sh('sleep 31 & wait'));
+      const shellWatch = await guest.start(shell);
+      const sleeperWatch = await guest.start(guest.spec(['sleep', '32']));
+      await guest.addContainer('other', '/');
+      const bystander = await guest.client.startProcess(guest.spec(['sleep', '33'], { containerId: 'other' }));
+      const processes = await listed('the shell forked its sleep', (ps) => ps.some((p) => p.command === 'sleep 31'));
+      const child = processes.find((p) => p.command === 'sleep 31')!;
+      await guest.client.signal('c', shell.processId, SIGTERM, { all: true });
+      assertExited(await shellWatch.result, { status: 128 + SIGTERM, signal: SIGTERM });
+      assertExited(await sleeperWatch.result, { status: 128 + SIGTERM, signal: SIGTERM });
+      await eventually(() => !isAlive(child.pid), `the shell's child ${child.pid} survived`);
+      assert.ok(isAlive(bystander), 'the process of the other container was signalled');
+    });
+
+    it('signals only the addressed process without ALL', async () => {
+      const target = guest.spec(['sleep', '30']);
+      const watch = await guest.start(target);
+      const other = await guest.client.startProcess(guest.spec(['sleep', '31']));
+      await guest.client.signal('c', target.processId, SIGTERM);
+      assertExited(await watch.result, { status: 128 + SIGTERM, signal: SIGTERM });
+      assert.deepEqual(await guest.client.listProcesses('c'), [{ pid: other, ppid: 0, uid: 0, command: 'sleep 31' }]);
     });
   });
 
@@ -387,6 +471,21 @@ describe('guest-init (standalone, --connect)', function () {
       assert.match(error.message, /PROCESS_ID/);
     });
 
+    it('answers LIST_PROCESSES without CONTAINER_ID with EINVAL naming it', async () => {
+      const error = await rejection(guest.client.request(MessageType.ListProcesses, []));
+      assert.equal(error.errno, Errno.EINVAL);
+      assert.match(error.message, /CONTAINER_ID/);
+    });
+
+    it('answers a SIGNAL whose ALL is not a u32 with EBADMSG, and signals nothing', async () => {
+      const process = guest.spec(['sleep', '30']);
+      const pid = await guest.client.startProcess(process);
+      const request = [attr.str(Tag.ContainerId, 'c'), attr.str(Tag.ProcessId, process.processId), attr.u32(Tag.Signal, SIGKILL), attr.str(Tag.All, 'yes')];
+      const error = await rejection(guest.client.request(MessageType.Signal, request));
+      assert.equal(error.errno, Errno.EBADMSG);
+      assert.ok(isAlive(pid), 'the malformed SIGNAL was acted on');
+    });
+
     it('answers a request with id 0 with EINVAL', async () => {
       guest.sendRaw(encodeFrame({ type: MessageType.Hello, id: 0, attributes: [attr.u32(Tag.Version, 1)] }));
       assert.equal(await guest.client.hello(), 1);
@@ -496,6 +595,38 @@ describe('guest-init as PID 1 (unshare --pid --mount, --connect)', function () {
     assert.deepEqual(rest, ['box-host', 'bin', 'marker', '']);
     await guest.client.signal('c', initProcess.processId, SIGKILL);
     assertExited(await initWatch.result, { status: 128 + SIGKILL, signal: SIGKILL });
+  });
+
+  describe('process list', () => {
+    /** Background jobs of busybox sh need /dev/null: a /dev that guest-init fills. */
+    const withDev = [attr.nested(Tag.Mount, [attr.str(Tag.MountType, 'tmpfs'), attr.str(Tag.MountDest, '/dev')])];
+
+    it('lists the processes in the container PID namespace, numbered as the container sees them', async () => {
+      await guest.addContainer('box', rootfs, withDev);
+      await guest.start(guest.spec(sh('sleep 31 & wait'), { ...init, containerId: 'box' }));
+      const list = () => guest.client.listProcesses('box');
+      await until(list, (ps) => ps.some((p) => p.command === 'sleep 31'), 'the init forked its sleep');
+      await guest.start(guest.spec(['sleep', '32'], { containerId: 'box', env: ['PATH=/bin'], uid: 1000 }));
+      const processes = await until(list, (ps) => ps.length === 3, 'the later process runs');
+      assert.deepEqual(byPid(processes), [
+        { pid: 1, ppid: 0, uid: 0, command: 'sh -c sleep 31 & wait' },
+        { pid: 2, ppid: 1, uid: 0, command: 'sleep 31' },
+        { pid: 3, ppid: 0, uid: 1000, command: 'sleep 32' },
+      ]);
+    });
+
+    it('lists no process before the container init runs', async () => {
+      assert.deepEqual(await guest.client.listProcesses('c'), []);
+    });
+
+    it('signals the init too with ALL when a later process is addressed', async () => {
+      const initWatch = await guest.start(guest.spec(['sleep', '30'], init));
+      const later = guest.spec(['sleep', '31'], { env: ['PATH=/bin'] });
+      const laterWatch = await guest.start(later);
+      await guest.client.signal('c', later.processId, SIGKILL, { all: true });
+      assertExited(await initWatch.result, { status: 128 + SIGKILL, signal: SIGKILL });
+      assertExited(await laterWatch.result, { status: 128 + SIGKILL, signal: SIGKILL });
+    });
   });
 
   it('ends every process of the container when its init dies, each with its own EXIT, and keeps no zombie', async () => {

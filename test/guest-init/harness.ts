@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AgentClient, ProcessExit, ProcessOutput } from '../../src/agent/agent-client';
+import { AgentClient, GuestProcess, ProcessExit, ProcessOutput } from '../../src/agent/agent-client';
 import { Attribute, AttributeReader, Frame, FrameDecoder, attr } from '../../src/agent/codec';
 import { MessageType, Tag } from '../../src/agent/protocol';
 import { ProcessModel } from '../../src/core/model';
@@ -251,6 +251,23 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * Asks until the answer is what `done` wants: what a started shell forks shows up in a process
+ * list a moment after the OK of its start.
+ */
+export async function until<T>(ask: () => Promise<T>, done: (answer: T) => boolean, what: string, timeoutMs = 2000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = await ask();
+    if (done(answer)) return answer;
+    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}; last answer ${JSON.stringify(answer)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A process list in pid order, which the protocol does not promise: to compare lists. */
+export const byPid = (processes: GuestProcess[]): GuestProcess[] => [...processes].sort((a, b) => a.pid - b.pid);
 
 /** The one assertion on a finished process: status, then exact bytes of each stream. */
 export function assertExited(result: RunResult, expected: { status: number; signal?: number; stdout?: string | Buffer; stderr?: string | Buffer }): void {

@@ -262,6 +262,41 @@ describe('AgentClient against a scripted guest', () => {
     });
   });
 
+  describe('processes', () => {
+    const listed = (pid: number, ppid: number, uid: number, command: string) =>
+      attr.nested(Tag.Process, [attr.u32(Tag.Pid, pid), attr.u32(Tag.Ppid, ppid), attr.u32(Tag.Uid, uid), attr.str(Tag.Command, command)]);
+
+    it('asks LIST_PROCESSES for the container and resolves with each PROCESS of the OK', async () => {
+      guest.answer = (f) => guest.send(MessageType.Ok, f.id, [listed(1, 0, 0, 'sh -c sleep 30 & wait'), listed(7, 1, 1000, '[sleep]')]);
+      assert.deepEqual(await client.listProcesses('c1'), [
+        { pid: 1, ppid: 0, uid: 0, command: 'sh -c sleep 30 & wait' },
+        { pid: 7, ppid: 1, uid: 1000, command: '[sleep]' },
+      ]);
+      const [request] = guest.ofType(MessageType.ListProcesses);
+      assert.equal(reader(request).str(Tag.ContainerId), 'c1');
+    });
+
+    it('resolves a list the guest marked TRUNCATED with the processes that fit', async () => {
+      guest.answer = (f) => guest.send(MessageType.Ok, f.id, [listed(1, 0, 0, 'init'), attr.u32(Tag.Truncated, 1)]);
+      assert.deepEqual(await client.listProcesses('c1'), [{ pid: 1, ppid: 0, uid: 0, command: 'init' }]);
+    });
+
+    it('rejects a listed process without its COMMAND, naming what is missing', async () => {
+      guest.answer = (f) => guest.send(MessageType.Ok, f.id, [attr.nested(Tag.Process, [attr.u32(Tag.Pid, 1), attr.u32(Tag.Ppid, 0), attr.u32(Tag.Uid, 0)])]);
+      const error = await rejection(client.listProcesses('c1'));
+      assert.ok(error instanceof RunvError && !(error instanceof AgentError), `${error}`);
+      assert.match(error.message, /Command/);
+    });
+
+    it('sends ALL=1 with SIGNAL only when asked to signal every process of the container', async () => {
+      guest.answer = (f) => guest.send(MessageType.Ok, f.id);
+      await client.signal('c', 'init', 9, { all: true });
+      await client.signal('c', 'init', 15);
+      const signals = guest.ofType(MessageType.Signal).map((f) => reader(f));
+      assert.deepEqual(signals.map((r) => [r.str(Tag.ProcessId), r.u32(Tag.Signal), r.u32(Tag.All)]), [['init', 9, 1], ['init', 15, undefined]]);
+    });
+  });
+
   describe('stdin', () => {
     it('splits stdin into chunks of at most 32768 bytes, sending each after the OK of the previous', async () => {
       let outstanding = 0;
