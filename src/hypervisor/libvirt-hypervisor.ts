@@ -1,9 +1,10 @@
 import { injectable } from 'inversify';
 import { RunvError } from '../core/errors';
-import { DomainState, Hypervisor } from '../core/ports';
+import { DomainState, DomainStats, Hypervisor } from '../core/ports';
 
 type Binding = typeof import('@unraid/libvirt', { with: { 'resolution-mode': 'import' } });
 type Connection = InstanceType<Binding['Hypervisor']>;
+type Domain = InstanceType<Binding['Domain']>;
 
 /** libvirt's virDomainState numbers, as virDomainGetInfo reports them. */
 const STATES: Record<number, DomainState> = { 1: 'running', 2: 'other', 3: 'paused', 4: 'other', 5: 'shutoff', 6: 'crashed', 7: 'paused' };
@@ -39,10 +40,33 @@ export class LibvirtHypervisor implements Hypervisor {
     if (domain) await conn.domainDestroy(domain).catch(ignoreNotFound);
   }
 
+  async suspend(name: string): Promise<void> {
+    const conn = await this.connect();
+    await conn.domainSuspend(await this.lookup(conn, name)).catch(failed('suspend', name));
+  }
+
+  async resume(name: string): Promise<void> {
+    const conn = await this.connect();
+    await conn.domainResume(await this.lookup(conn, name)).catch(failed('resume', name));
+  }
+
+  async stats(name: string): Promise<DomainStats | undefined> {
+    const conn = await this.connect();
+    const domain = await conn.domainLookupByName(name).catch(ignoreNotFound);
+    const info = domain && (await conn.domainGetInfo(domain).catch(ignoreNotFound));
+    return info ? { cpuTimeNs: info.cpuTime, memoryKiB: info.memory, vcpus: info.nrVirtCpu } : undefined;
+  }
+
   async close(): Promise<void> {
     const pending = this.connection;
     this.connection = undefined;
     if (pending) await (await pending.catch(() => undefined))?.connectClose().catch(() => undefined);
+  }
+
+  private async lookup(conn: Connection, name: string): Promise<Domain> {
+    const domain = await conn.domainLookupByName(name).catch(ignoreNotFound);
+    if (!domain) throw new RunvError('not-found', `libvirt has no domain ${name}`);
+    return domain;
   }
 
   private connect(): Promise<Connection> {
@@ -66,6 +90,12 @@ export class LibvirtHypervisor implements Hypervisor {
 function ignoreNotFound(error: Error): undefined {
   if (/not found|no domain|domain is not running/i.test(error.message)) return undefined;
   throw new RunvError('unavailable', `libvirt: ${firstLine(error.message)}`, { cause: error });
+}
+
+function failed(action: string, name: string): (error: Error) => never {
+  return (error) => {
+    throw new RunvError('unavailable', `libvirt could not ${action} ${name}: ${firstLine(error.message)}`, { cause: error });
+  };
 }
 
 function firstLine(text: string): string {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { DomainState, Hypervisor } from '../../src/core/ports';
+import { DomainState, DomainStats, Hypervisor } from '../../src/core/ports';
 import { FakeGuest } from './fake-guest';
 
 interface FakeDomain {
@@ -58,7 +58,27 @@ export class FakeHypervisor implements Hypervisor {
     }
   }
 
+  async suspend(name: string): Promise<void> {
+    this.running(name).state = 'paused';
+  }
+
+  async resume(name: string): Promise<void> {
+    this.running(name).state = 'running';
+  }
+
+  async stats(name: string): Promise<DomainStats | undefined> {
+    this.check();
+    return this.domains.has(name) ? { cpuTimeNs: 1_000_000, memoryKiB: 262_144, vcpus: 1 } : undefined;
+  }
+
   async close(): Promise<void> {}
+
+  private running(name: string): FakeDomain {
+    this.check();
+    const domain = this.domains.get(name);
+    if (!domain) throw new Error(`no domain ${name}`);
+    return domain;
+  }
 
   /** What a transient domain does when its guest powers off: it is gone. */
   private powerOff(name: string): void {
