@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'invalid-spec'
   | 'not-found'
   | 'already-exists'
+  | 'invalid-state'
   | 'unavailable'
   | 'image-missing'
   | 'guest'
@@ -21,6 +22,7 @@ const exitCodes: Record<ErrorCode, number> = {
   'invalid-spec': 2,
   'not-found': 1,
   'already-exists': 1,
+  'invalid-state': 1,
   unavailable: 1,
   'image-missing': 1,
   guest: 1,

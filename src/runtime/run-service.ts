@@ -3,8 +3,12 @@ import { inject, injectable } from 'inversify';
 import { Logger } from '../core/logger';
 import { SandboxModel } from '../core/model';
 import { sandboxFromBundle } from './bundle';
+import { CleanupStack } from './cleanup-stack';
+import { RuntimeConfig } from './runtime-config';
 import { RunningSandbox, SandboxLauncher } from './sandbox-launcher';
+import { sandboxPaths } from './sandbox-paths';
 import { SignalRouter } from './signal-router';
+import { claimStateDir } from './state-dir';
 import { HostStdio, StdioRelay } from './stdio-relay';
 
 export interface RunRequest {
@@ -22,6 +26,7 @@ export interface RunRequest {
 export class RunService {
   constructor(
     @inject(SandboxLauncher) private readonly launcher: SandboxLauncher,
+    @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
@@ -37,7 +42,9 @@ export class RunService {
     // A terminal that hangs up makes stdin emit 'error'; unheard, that would crash runv mid-run.
     const ignore = (): void => undefined;
     request.stdio.stdin.on('error', ignore);
+    const stateDir = new CleanupStack();
     try {
+      claimStateDir(sandbox.id, sandboxPaths(this.config, sandbox.id), stateDir);
       const running = await this.launcher.launch(sandbox, signals.startAborted);
       let restoreTerminal = (): void => undefined;
       try {
@@ -50,6 +57,7 @@ export class RunService {
         await running.teardown().catch((error: Error) => request.stdio.stderr.write(`runv: warning: ${error.message}\n`));
       }
     } finally {
+      await stateDir.run();
       signals.dispose();
       request.stdio.stdin.off('error', ignore);
     }

@@ -14,7 +14,7 @@ import { ImageStore } from '../image/image-store';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
-import { claimStateDir, inUse } from './state-dir';
+import { inUse } from './state-dir';
 
 const TEMPLATE_FILE = 'qemu.xml';
 const SHUTDOWN_GRACE_MS = 3000;
@@ -58,12 +58,14 @@ export class SandboxLauncher {
     return { model, xml: await buildDomainXml(template, templateFile, model), paths };
   }
 
-  /** Boots the sandbox's VM and waits for guest-init; `aborted` stops the boot, cleaning up. */
+  /**
+   * Boots the sandbox's VM and waits for guest-init; `aborted` stops the boot, cleaning up. The
+   * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
+   */
   async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
     const { model, xml, paths } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
-      claimStateDir(sandbox.id, paths, cleanup);
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.

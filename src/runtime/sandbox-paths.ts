@@ -7,18 +7,31 @@ export interface SandboxPaths {
   stateDir: string;
   /** The pid of the runv process that owns the sandbox, to tell a live id from a stale one. */
   ownerPid: string;
+  /** The container's lifecycle record (src/lifecycle). */
+  stateFile: string;
   consoleLog: string;
+  /** The shim's own log, written with --debug: its stderr is the container's. */
+  shimLog: string;
   agentSocket: string;
+  shimSocket: string;
 }
 
-export function sandboxPaths(config: RuntimeConfig, id: string): SandboxPaths {
+export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, id: string): SandboxPaths {
   const stateDir = path.join(config.root, id);
   // Keyed by root and id: two roots may hold the same id, and ids can be 64 hex characters.
   const key = createHash('sha256').update(`${config.root}\0${id}`).digest('hex').slice(0, 16);
   return {
     stateDir,
     ownerPid: path.join(stateDir, 'owner.pid'),
+    stateFile: stateFileOf(config.root, id),
     consoleLog: path.join(stateDir, 'console.log'),
+    shimLog: path.join(stateDir, 'shim.log'),
     agentSocket: path.join(config.socketDir, `${key}.agent`),
+    shimSocket: path.join(config.socketDir, `${key}.shim`),
   };
+}
+
+/** The lifecycle record's file: the only path readers that know no socket directory need. */
+export function stateFileOf(root: string, id: string): string {
+  return path.join(root, id, 'state.json');
 }
