@@ -4,7 +4,7 @@
  *
  *   runv-console-socket SOCKET [ROWS COLS]
  *
- * Makes a pty, optionally sizes it, connects once to the unix stream socket SOCKET and sends
+ * Makes a raw pty, optionally sizes it, connects once to the unix stream socket SOCKET and sends
  * the pty master in one message: SCM_RIGHTS with that one fd, and the slave's path as the
  * payload (receivers such as go-runc read both in a single recvmsg and want exactly one fd).
  * Prints the slave's path on stdout for the caller, which opens it to relay the container's
@@ -43,6 +43,27 @@ static int open_pty(struct pty *pty)
 	    ptsname_r(pty->master, pty->slave, sizeof(pty->slave)) != 0)
 		return -1;
 	return 0;
+}
+
+/*
+ * The terminal's line discipline is the guest's pty: this host pty must pass bytes through
+ * untouched, or output would gain a second \r before each \n and input would be echoed twice.
+ */
+static int make_raw(const char *slave)
+{
+	struct termios mode;
+	int fd = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = tcgetattr(fd, &mode) == 0;
+	if (ok) {
+		cfmakeraw(&mode);
+		ok = tcsetattr(fd, TCSANOW, &mode) == 0;
+	}
+	close(fd);
+	return ok ? 0 : -1;
 }
 
 static int set_size(int master, unsigned short rows, unsigned short cols)
@@ -171,6 +192,8 @@ int main(int argc, char **argv)
 	path = argv[1];
 	if (open_pty(&pty) < 0)
 		return fail(EXIT_HOST, path, "cannot make a pty");
+	if (make_raw(pty.slave) < 0)
+		return fail(EXIT_HOST, path, "cannot make the pty raw");
 	if (argc == 4 && set_size(pty.master, rows, cols) < 0)
 		return fail(EXIT_HOST, path, "cannot set the pty's size");
 	sock = connect_socket(path);
