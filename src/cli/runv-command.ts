@@ -2,6 +2,7 @@ import { Command, Flags, Interfaces } from '@oclif/core';
 import { Container } from 'inversify';
 import { RunvError } from '../core/errors';
 import { createContainer } from '../di/container';
+import { appendErrorLog } from './error-log';
 import { StderrLogger } from '../log/stderr-logger';
 import { Hypervisor } from '../core/ports';
 import { AccelChoice } from '../hypervisor/accel';
@@ -23,6 +24,10 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
     'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: DEFAULT_LIBVIRT_URI, env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
     accel: Flags.string({ summary: 'Accelerator: kvm, tcg, or auto (KVM only where it really works).', default: 'auto', options: ['auto', 'kvm', 'tcg'], helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ summary: 'Log what runv does, with timings, and print stack traces of errors.', helpGroup: 'GLOBAL' }),
+    log: Flags.string({ summary: 'Also append errors to this file (runc\'s --log; containerd reads it).', helpGroup: 'GLOBAL' }),
+    'log-format': Flags.string({ summary: 'Format of --log lines.', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL' }),
+    'systemd-cgroup': Flags.boolean({ summary: 'Accepted for runc compatibility: a VM has no host cgroup to place.', helpGroup: 'GLOBAL' }),
+    rootless: Flags.string({ summary: 'Accepted for runc compatibility (true, false, auto).', helpGroup: 'GLOBAL' }),
   };
 
   protected flags!: RunvFlags<T>;
@@ -59,6 +64,7 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
     const known = error instanceof RunvError ? error : fromSystemError(error);
     if (!known) return super.catch(error);
     process.stderr.write(`runv: ${this.flags?.debug ? known.stack : known.message}\n`);
+    appendErrorLog(this.flags?.log, this.flags?.['log-format'], known.message);
     process.exitCode = known.exitCode;
   }
 }

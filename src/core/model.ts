@@ -53,6 +53,7 @@ export interface SandboxModel {
   /** Absolute host path of the container's root filesystem. */
   rootfsPath: string;
   resources: VmResources;
+  annotations: Record<string, string>;
   container: ContainerModel;
   process: ProcessModel;
 }

@@ -8,6 +8,8 @@ import { ImageStore } from '../image/image-store';
 import { RunService } from '../runtime/run-service';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
+import { ContainerShim } from '../shim/container-shim';
+import { LifecycleService } from '../lifecycle/lifecycle-service';
 
 /**
  * The one place that decides which implementation serves each port. Tests build this same
@@ -23,5 +25,7 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   container.bind(SandboxLauncher).toSelf().inSingletonScope();
   container.bind(RunService).toSelf().inSingletonScope();
   container.bind(HostChecks).toSelf().inSingletonScope();
+  container.bind(ContainerShim).toSelf().inSingletonScope();
+  container.bind(LifecycleService).toSelf().inSingletonScope();
   return container;
 }

@@ -29,8 +29,9 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
     bundle: options.bundle,
     rootfsPath,
     resources: resourcesOf(spec),
+    annotations: spec.annotations ?? {},
     container: containerOf(spec, options.id),
-    process: processOf(process, options),
+    process: processModel(process, { containerId: options.id, processId: INIT_PROCESS_ID, init: true, terminal: options.terminal }),
   };
 }
 
@@ -78,11 +79,20 @@ function toGuestMount(mount: OciMount): GuestMount {
   return { type: mount.type!, source: mount.source ?? mount.type!, destination: mount.destination, options: mount.options ?? [] };
 }
 
-function processOf(process: OciProcess, options: TranslateOptions): ProcessModel {
+export interface ProcessIdentity {
+  containerId: string;
+  processId: string;
+  /** The container's first process (true), or one exec'd into it. */
+  init: boolean;
+  /** Forces terminal mode on or off. */
+  terminal?: boolean;
+}
+
+export function processModel(process: OciProcess, options: ProcessIdentity): ProcessModel {
   return {
-    containerId: options.id,
-    processId: INIT_PROCESS_ID,
-    init: true,
+    containerId: options.containerId,
+    processId: options.processId,
+    init: options.init,
     args: process.args,
     env: process.env ?? [],
     cwd: process.cwd,

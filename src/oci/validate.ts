@@ -1,5 +1,5 @@
 import { ATTRIBUTE_HEADER_SIZE, MAX_ATTRIBUTE_VALUE, MAX_PAYLOAD } from '../agent/protocol';
-import { invalidSpec } from '../core/errors';
+import { invalidSpec, RunvError } from '../core/errors';
 import { OciMount, OciProcess, OciSpec } from './spec';
 
 /**
@@ -24,6 +24,20 @@ export function parseSpec(text: string): OciSpec {
   optional(spec.annotations, 'annotations', (v, f) => Object.entries(object(v, f)).forEach(([k, s]) => string(s, `${f}.${k}`)));
   optional(spec.linux, 'linux', validateLinux);
   return spec as unknown as OciSpec;
+}
+
+/** Parses an OCI process object on its own (`runv exec --process FILE`); errors name `source`. */
+export function parseProcess(text: string, source: string): OciProcess {
+  try {
+    const raw: unknown = JSON.parse(text);
+    validateProcess(raw);
+    return raw as OciProcess;
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new RunvError('invalid-spec', `${source}: not valid JSON: ${error.message}`);
+    // The checks are config.json's, where the object sits at `process`.
+    if (error instanceof RunvError) throw new RunvError('invalid-spec', error.message.replace(/^config\.json: /, `${source}: `));
+    throw error;
+  }
 }
 
 /** The process is optional in the spec, but `run` needs one. */

@@ -1,0 +1,178 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { inject, injectable } from 'inversify';
+import { RunvError } from '../core/errors';
+import { Logger } from '../core/logger';
+import { Hypervisor } from '../core/ports';
+import { domainName } from '../hypervisor/domain-model';
+import { sandboxFromBundle } from '../runtime/bundle';
+import { RuntimeConfig } from '../runtime/runtime-config';
+import { sandboxPaths } from '../runtime/sandbox-paths';
+import { GuestProcessInfo, ShimClient, ShimStats } from '../shim/shim-api';
+import { launchDetached } from '../shim/shim-launch';
+import type { ShimArgs } from '../shim/shim-main';
+import { ContainerRecord, ContainerStatus, requireStatus } from './container-state';
+import { isSameProcessAlive } from './process-identity';
+import { StateStore } from './state-store';
+import { refuseResourceChanges, Resources } from './update';
+
+export interface CreateRequest {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  debug: boolean;
+}
+
+const SHIM_MAIN = path.join(__dirname, '..', 'shim', 'shim-main.js');
+const LIVE: readonly ContainerStatus[] = ['created', 'running', 'paused'];
+const SHIM_EXIT_TIMEOUT_MS = 30_000;
+const SHIM_EXIT_POLL_MS = 25;
+
+/**
+ * The OCI lifecycle as runc's commands expose it. `create` leaves a shim behind; every other
+ * command reads the container's record and, when it must act, asks that shim.
+ */
+@injectable()
+export class LifecycleService {
+  readonly store: StateStore;
+
+  constructor(
+    @inject(RuntimeConfig) private readonly config: RuntimeConfig,
+    @inject(Hypervisor) private readonly hypervisor: Hypervisor,
+    @inject(Logger) private readonly log: Logger,
+  ) {
+    this.store = new StateStore(config);
+  }
+
+  /** Boots the container's VM through a new shim; resolves with the shim's pid once created. */
+  async create(request: CreateRequest): Promise<number> {
+    const sandbox = sandboxFromBundle(request.id, request.bundle);
+    checkConsole(sandbox.process.terminal, request.consoleSocket);
+    const pidFile = request.pidFile && path.resolve(request.pidFile);
+    if (pidFile) checkWritableDir(pidFile);
+    if (fs.existsSync(sandboxPaths(this.config, request.id).stateFile)) {
+      throw new RunvError('already-exists', `container ${JSON.stringify(request.id)} already exists`);
+    }
+    const args: ShimArgs = { config: this.config, id: request.id, bundle: sandbox.bundle, consoleSocket: request.consoleSocket, debug: request.debug };
+    const pid = await launchDetached(SHIM_MAIN, args, request.consoleSocket ? 'ignore' : 'inherit');
+    this.log.debug('lifecycle', 'container created', { id: request.id, shimPid: pid });
+    if (pidFile) {
+      try {
+        writePidFile(pidFile, pid);
+      } catch (error) {
+        await this.delete(request.id, true);
+        throw error;
+      }
+    }
+    return pid;
+  }
+
+  start(id: string): Promise<void> {
+    return this.withShim(id, 'start', ['created'], (shim) => shim.start());
+  }
+
+  kill(id: string, signal: number, all: boolean): Promise<void> {
+    return this.withShim(id, 'kill', LIVE, (shim) => shim.kill(signal, all));
+  }
+
+  pause(id: string): Promise<void> {
+    return this.withShim(id, 'pause', ['running'], (shim) => shim.pause());
+  }
+
+  resume(id: string): Promise<void> {
+    return this.withShim(id, 'resume', ['paused'], (shim) => shim.resume());
+  }
+
+  processes(id: string): Promise<GuestProcessInfo[]> {
+    return this.withShim(id, 'list the processes of', ['created', 'running'], (shim) => shim.processes());
+  }
+
+  stats(id: string): Promise<ShimStats> {
+    return this.withShim(id, 'get the stats of', LIVE, (shim) => shim.stats());
+  }
+
+  /** Resources the VM can change are none yet: see refuseResourceChanges. */
+  async update(id: string, resources: Resources): Promise<void> {
+    requireStatus(this.store.read(id), 'update', LIVE);
+    refuseResourceChanges(resources);
+  }
+
+  /** A client of a container's shim, after checking the container is in a status the action needs. */
+  shimFor(id: string, action: string, allowed: readonly ContainerStatus[]): ShimClient {
+    const record = this.store.read(id);
+    requireStatus(record, action, allowed);
+    return new ShimClient(id, sandboxPaths(this.config, id).shimSocket);
+  }
+
+  private async withShim<T>(id: string, action: string, allowed: readonly ContainerStatus[], use: (shim: ShimClient) => Promise<T>): Promise<T> {
+    const shim = this.shimFor(id, action, allowed);
+    try {
+      return await use(shim);
+    } finally {
+      shim.close();
+    }
+  }
+
+  /**
+   * Removes a stopped container; --force first ends a live one. Whatever a dead shim left (its
+   * VM, its sockets) goes too, so nothing outlives the record.
+   */
+  async delete(id: string, force: boolean): Promise<void> {
+    const record = this.store.read(id);
+    if (record.status !== 'stopped') {
+      if (!force && record.status !== 'created') {
+        throw new RunvError('invalid-state', `cannot delete container ${JSON.stringify(id)} that is not stopped: it is ${record.status} (use --force)`);
+      }
+      await this.endShim(record);
+    }
+    const paths = sandboxPaths(this.config, id);
+    await this.hypervisor.destroy(domainName(id));
+    for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
+    fs.rmSync(paths.stateDir, { recursive: true, force: true });
+    this.log.debug('lifecycle', 'container deleted', { id });
+  }
+
+  private async endShim(record: ContainerRecord): Promise<void> {
+    const client = new ShimClient(record.id, sandboxPaths(this.config, record.id).shimSocket);
+    try {
+      await client.destroy();
+    } catch {
+      // A shim that does not answer (still booting, or wedged) is ended the hard way.
+      if (isSameProcessAlive(record.pid, record.pidStartTicks)) process.kill(record.pid, 'SIGKILL');
+    } finally {
+      client.close();
+    }
+    const deadline = Date.now() + SHIM_EXIT_TIMEOUT_MS;
+    while (isSameProcessAlive(record.pid, record.pidStartTicks)) {
+      if (Date.now() > deadline) process.kill(record.pid, 'SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, SHIM_EXIT_POLL_MS));
+    }
+  }
+}
+
+/** runc's rule: a terminal needs a console socket to go to, and a console socket needs a terminal. */
+function checkConsole(terminal: boolean, consoleSocket: string | undefined): void {
+  if (terminal && !consoleSocket) throw new RunvError('invalid-argument', 'config.json: process.terminal is true: a --console-socket is needed to receive the terminal');
+  if (!terminal && consoleSocket) throw new RunvError('invalid-argument', '--console-socket was given but config.json: process.terminal is false');
+}
+
+function checkWritableDir(file: string): void {
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+  } catch (error) {
+    throw new RunvError('invalid-argument', `--pid-file ${file}: cannot write in ${path.dirname(file)} (${(error as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/** Written whole or not at all: callers read it as soon as runv exits. */
+export function writePidFile(file: string, pid: number): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(temporary, String(pid));
+    fs.renameSync(temporary, file);
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw new RunvError('invalid-argument', `--pid-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The shim's gRPC API (proto/shim.proto) on both ends: the server the shim runs and the client
+ * every later command uses. A RunvError crosses the socket with its code and exit code, so a
+ * client fails exactly as the shim did.
+ */
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ErrorCode, RunvError } from '../core/errors';
+import { PACKAGE_ROOT } from '../runtime/runtime-config';
+
+const PROTO_FILE = path.join(PACKAGE_ROOT, 'proto', 'shim.proto');
+const CODE_KEY = 'runv-code';
+const EXIT_CODE_KEY = 'runv-exit-code';
+/** Long enough for a pause or kill under TCG; a shim that does not answer by then is wedged. */
+const CALL_TIMEOUT_MS = 30_000;
+
+export interface GuestProcessInfo {
+  pid: number;
+  ppid: number;
+  uid: number;
+  command: string;
+}
+
+/** proto/shim.proto's Stats, in the loader's camelCase. */
+export interface ShimStats {
+  cpuTimeNs: number;
+  memoryKib: number;
+  vcpus: number;
+}
+
+export type ExecInput =
+  | { start: { processJson: string; execId: string } }
+  | { stdin: Buffer }
+  | { stdinClosed: true }
+  | { resize: { rows: number; cols: number } }
+  | { signal: number };
+
+export type ExecOutput = { startedPid: number } | { stdout: Buffer } | { stderr: Buffer } | { exitStatus: number };
+
+export type ExecStream = grpc.ServerDuplexStream<ExecInput, ExecOutput>;
+
+/** What the shim does for each call. */
+export interface ShimHandlers {
+  start(): Promise<void>;
+  kill(signal: number, all: boolean): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  processes(): Promise<GuestProcessInfo[]>;
+  stats(): Promise<ShimStats>;
+  destroy(): Promise<void>;
+  exec(stream: ExecStream): void;
+}
+
+function shimService(): grpc.ServiceDefinition {
+  const definition = protoLoader.loadSync(PROTO_FILE, { keepCase: false, longs: Number, defaults: true, oneofs: true });
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as { runv: { shim: { v1: { Shim: grpc.ServiceClientConstructor } } } };
+  return loaded.runv.shim.v1.Shim.service;
+}
+
+/** Serves the handlers on a unix socket until the returned server is shut down. */
+export async function serveShim(socket: string, handlers: ShimHandlers): Promise<grpc.Server> {
+  const server = new grpc.Server();
+  const unary =
+    <Req, Res>(handle: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      handle(call.request).then(
+        (response) => callback(null, response),
+        (error: Error) => callback(toServiceError(error)),
+      );
+    };
+  server.addService(shimService(), {
+    start: unary(async () => (await handlers.start(), {})),
+    kill: unary(async (request: { signal: number; all: boolean }) => (await handlers.kill(request.signal, request.all), {})),
+    pause: unary(async () => (await handlers.pause(), {})),
+    resume: unary(async () => (await handlers.resume(), {})),
+    processes: unary(async () => ({ processes: await handlers.processes() })),
+    stats: unary(async () => handlers.stats()),
+    destroy: unary(async () => (await handlers.destroy(), {})),
+    exec: (stream: ExecStream) => handlers.exec(stream),
+  });
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
+  );
+  return server;
+}
+
+/** Ends an exec stream with an error the client turns back into the same RunvError. */
+export function failExec(stream: ExecStream, error: Error): void {
+  stream.emit('error', toServiceError(error));
+}
+
+function toServiceError(error: Error): Partial<grpc.ServiceError> {
+  const known = error instanceof RunvError ? error : new RunvError('internal', error.message);
+  const metadata = new grpc.Metadata();
+  metadata.set(CODE_KEY, known.code);
+  metadata.set(EXIT_CODE_KEY, String(known.exitCode));
+  return { code: grpc.status.FAILED_PRECONDITION, details: known.message, metadata };
+}
+
+/** A client of one container's shim. */
+export class ShimClient {
+  private readonly client: grpc.Client & Record<string, Function>;
+
+  constructor(
+    private readonly id: string,
+    socket: string,
+  ) {
+    const Client = grpc.makeGenericClientConstructor(shimService(), 'Shim');
+    this.client = new Client(`unix://${socket}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  }
+
+  start(): Promise<void> {
+    return this.call('start', {}).then(() => undefined);
+  }
+
+  kill(signal: number, all: boolean): Promise<void> {
+    return this.call('kill', { signal, all }).then(() => undefined);
+  }
+
+  pause(): Promise<void> {
+    return this.call('pause', {}).then(() => undefined);
+  }
+
+  resume(): Promise<void> {
+    return this.call('resume', {}).then(() => undefined);
+  }
+
+  async processes(): Promise<GuestProcessInfo[]> {
+    return ((await this.call('processes', {})) as { processes: GuestProcessInfo[] }).processes;
+  }
+
+  stats(): Promise<ShimStats> {
+    return this.call('stats', {}) as Promise<ShimStats>;
+  }
+
+  destroy(): Promise<void> {
+    return this.call('destroy', {}).then(() => undefined);
+  }
+
+  exec(): grpc.ClientDuplexStream<ExecInput, ExecOutput> {
+    return this.client.exec() as grpc.ClientDuplexStream<ExecInput, ExecOutput>;
+  }
+
+  /** The RunvError a failed call stands for; a shim that is gone means the container is not running. */
+  fromServiceError(error: grpc.ServiceError): RunvError {
+    if (error.code === grpc.status.UNAVAILABLE) return new RunvError('invalid-state', `container ${JSON.stringify(this.id)} is not running`);
+    const code = error.metadata?.get(CODE_KEY)[0];
+    const exitCode = Number(error.metadata?.get(EXIT_CODE_KEY)[0]);
+    if (typeof code !== 'string') return new RunvError('internal', `shim of ${this.id}: ${error.details || error.message}`);
+    return new RunvError(code as ErrorCode, error.details, Number.isInteger(exitCode) ? { exitCode } : undefined);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private call(method: string, request: object): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const deadline = Date.now() + CALL_TIMEOUT_MS;
+      this.client[method](request, { deadline }, (error: grpc.ServiceError | null, response: unknown) =>
+        error ? reject(this.fromServiceError(error)) : resolve(response),
+      );
+    });
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The shim process, started detached by `runv create` (process.execPath + this file + one JSON
+ * argument). Its stdio is the container's; file descriptor 3 is a pipe on which it reports, in
+ * one JSON line, that the container was created or why not. It exits with the container init's
+ * exit status once the VM is gone.
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import { openConsole } from '../console/console-stdio';
+import { RunvError } from '../core/errors';
+import { Logger, silentLogger } from '../core/logger';
+import { ProcessModel } from '../core/model';
+import { Hypervisor } from '../core/ports';
+import { createContainer } from '../di/container';
+import { StderrLogger } from '../log/stderr-logger';
+import { RuntimeConfig } from '../runtime/runtime-config';
+import { sandboxPaths } from '../runtime/sandbox-paths';
+import { ContainerShim, ShimStdio } from './container-shim';
+import { reportReady, SHIM_SIGNALS } from './shim-launch';
+
+export interface ShimArgs {
+  config: RuntimeConfig;
+  id: string;
+  bundle: string;
+  consoleSocket?: string;
+  debug: boolean;
+}
+
+async function main(): Promise<number> {
+  const args = JSON.parse(process.argv[2]) as ShimArgs;
+  const services = createContainer(args.config, shimLogger(args));
+  const shim = services.get(ContainerShim);
+  for (const [name, number] of Object.entries(SHIM_SIGNALS)) process.on(name, () => shim.onSignal(number));
+  process.on('SIGWINCH', () => shim.onWindowChange());
+  const openStdio = (init: ProcessModel): Promise<ShimStdio> =>
+    args.consoleSocket ? openConsole(args.consoleSocket, init.rows && init.cols ? { rows: init.rows, cols: init.cols } : undefined) : Promise.resolve(processStdio());
+  try {
+    return await shim.serve({ id: args.id, bundle: args.bundle }, openStdio, () => reportReady());
+  } catch (error) {
+    reportReady(error as Error);
+    return error instanceof RunvError ? error.exitCode : 1;
+  } finally {
+    await services.get<Hypervisor>(Hypervisor).close();
+  }
+}
+
+function processStdio(): ShimStdio {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+}
+
+/** With --debug the shim logs to its state directory: its stderr belongs to the container. */
+function shimLogger(args: ShimArgs): Logger {
+  if (!args.debug) return silentLogger;
+  const file = sandboxPaths(args.config, args.id).shimLog;
+  return new StderrLogger((line) => {
+    try {
+      fs.appendFileSync(file, line);
+    } catch {
+      // Before the state directory exists there is nowhere to log.
+    }
+  });
+}
+
+
+main().then((status) => process.exit(status));
