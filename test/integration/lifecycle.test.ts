@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
+import { sandboxPaths } from '../../src/runtime/sandbox-paths';
+import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
+
+/**
+ * The runc-style lifecycle for real: the built CLI, its detached shim, a real libvirtd and QEMU.
+ * The shim is waited for the way conmon and containerd's shims wait for it: by a subreaper
+ * (test/support/subreaper.py), which records the exit status of every process runv leaves.
+ */
+const RUNV = path.join(__dirname, '../../bin/run.js');
+const SUBREAPER = path.join(__dirname, '../support/subreaper.py');
+const ROOT = '/run/runv-lc';
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runv(args: string[], input = ''): Promise<Result> {
+  const child = spawn(RUNV, ['--root', ROOT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return collect(child, input);
+}
+
+function collect(child: ReturnType<typeof spawn>, input: string): Promise<Result> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (d) => out.push(d));
+  child.stderr!.on('data', (d) => err.push(d));
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(input);
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })));
+}
+
+/**
+ * `runv create` under a subreaper: resolves once the container's whole life is over, with the
+ * create's own result, what the container wrote (create's stdio is the container's), and the
+ * exit status of each process left behind.
+ */
+function createUnderSubreaper(args: string[]): { done: Promise<Result & { reaped: Record<string, number> }> } {
+  const report = path.join(work, `reaped-${Math.random().toString(16).slice(2)}.json`);
+  const child = spawn('python3', [SUBREAPER, report, RUNV, '--root', ROOT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return { done: collect(child, '').then((result) => ({ ...result, reaped: JSON.parse(fs.readFileSync(report, 'utf8')) as Record<string, number> })) };
+}
+
+/** `runv create` whose shim keeps create's stdio: wait for create's exit, not for its pipes to close. */
+function createDetached(args: string[]): Promise<Result> {
+  const errors = path.join(work, `create-${Math.random().toString(16).slice(2)}.err`);
+  const fd = fs.openSync(errors, 'w');
+  const child = spawn(RUNV, ['--root', ROOT, 'create', ...args], { stdio: ['ignore', 'ignore', fd] });
+  fs.closeSync(fd);
+  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout: '', stderr: fs.readFileSync(errors, 'utf8') })));
+}
+
+async function state(id: string): Promise<{ status: string; pid: number; bundle: string; id: string }> {
+  const result = await runv(['state', id]);
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+function assertOneLineError(result: Result, pattern: RegExp): void {
+  assert.notEqual(result.status, 0);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
+  assert.match(result.stderr, pattern);
+}
+
+function runvDomains(): string[] {
+  return execFileSync('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').filter((n) => n.startsWith('runv-lc-'));
+}
+
+function assertNothingLeft(ids: string[]): void {
+  assert.deepEqual(runvDomains(), [], 'no domain may remain');
+  assert.deepEqual(fs.existsSync(ROOT) ? fs.readdirSync(ROOT) : [], [], 'no state directory may remain');
+  const config = defaultRuntimeConfig({ root: ROOT });
+  const sockets = ids.flatMap((id) => [sandboxPaths(config, id).agentSocket, sandboxPaths(config, id).shimSocket]).filter((s) => fs.existsSync(s));
+  assert.deepEqual(sockets, [], 'no socket may remain');
+}
+
+let work: string;
+let rootfs: string;
+
+describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (real VMs)', function () {
+  this.timeout(180_000);
+  const used: string[] = [];
+
+  before(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-lc-'));
+    rootfs = busyboxRootfs(work);
+  });
+
+  afterEach(async () => {
+    for (const id of used.splice(0)) await runv(['delete', '--force', id]);
+  });
+
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  let bundles = 0;
+  function bundle(args: string[], edit: (spec: Spec) => void = () => undefined): string {
+    return makeBundle(path.join(work, `bundle-${bundles++}`), rootfs, (spec) => {
+      spec.process!.args = args;
+      edit(spec);
+    });
+  }
+
+  function id(name: string): string {
+    const full = `lc-${name}`;
+    used.push(full);
+    return full;
+  }
+
+  it('creates without running the process; start runs it; the shim in the pid file exits with its status', async () => {
+    const c = id('life');
+    const pidFile = path.join(work, 'life.pid');
+    const life = createUnderSubreaper(['create', '--bundle', bundle(['sh', '-c', 'echo ran; exit 7']), '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    const created = await state(c);
+    assert.equal(created.status, 'created');
+    assert.equal(created.pid, Number(fs.readFileSync(pidFile, 'utf8')));
+    assert.equal((await runv(['start', c])).status, 0);
+    const result = await life.done;
+    assert.equal(result.stdout, 'ran\n', 'the container wrote to the stdout create was given');
+    assert.equal(result.reaped[String(created.pid)], 7, 'the shim exits with the container init status');
+    const stopped = await state(c);
+    assert.equal(stopped.status, 'stopped');
+    assert.equal(stopped.pid, 0);
+    assert.equal((await runv(['delete', c])).status, 0);
+    assertNothingLeft([c]);
+  });
+
+  it('kills by name or number, reports 128+N, and refuses an invalid signal with state unchanged', async () => {
+    const c = id('kill');
+    const pidFile = path.join(work, 'kill.pid');
+    const life = createUnderSubreaper(['create', '--bundle', bundle(['sleep', '600']), '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    assert.equal((await runv(['start', c])).status, 0);
+    assertOneLineError(await runv(['kill', c, 'SIGNOPE']), /invalid signal "SIGNOPE"/);
+    assert.equal((await state(c)).status, 'running');
+    assert.equal((await runv(['kill', c, 'KILL'])).status, 0);
+    const result = await life.done;
+    assert.equal(result.reaped[fs.readFileSync(pidFile, 'utf8')], 137);
+    assertOneLineError(await runv(['kill', c, '9']), /it is stopped/);
+  });
+
+  it('execs into a running container: output, stdin, exit status, and a detached exec whose pid exits with the status', async () => {
+    const c = id('exec');
+    const pidFile = path.join(work, 'exec.pid');
+    createUnderSubreaper(['create', '--bundle', bundle(['sleep', '600']), '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    await runv(['start', c]);
+    const exec = await runv(['exec', c, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.deepEqual([exec.status, exec.stdout, exec.stderr], [3, 'out\n', 'err\n']);
+    assert.equal((await runv(['exec', c, 'cat'], 'piped\n')).stdout, 'piped\n');
+    const processJson = path.join(work, 'process.json');
+    fs.writeFileSync(processJson, JSON.stringify({ args: ['sh', '-c', 'sleep 1; exit 5'], cwd: '/', user: { uid: 0, gid: 0 }, env: ['PATH=/bin'] }));
+    const execPid = path.join(work, 'exec-d.pid');
+    const detached = createUnderSubreaper(['exec', '--process', processJson, '--detach', '--pid-file', execPid, c]);
+    const result = await detached.done;
+    assert.equal(result.status, 0);
+    assert.equal(result.reaped[fs.readFileSync(execPid, 'utf8')], 5, 'the exec relay exits with the process status');
+  });
+
+  it('lists the processes with guest pids, and pauses the whole VM', async () => {
+    const c = id('ps');
+    const pidFile = path.join(work, 'ps.pid');
+    createUnderSubreaper(['create', '--bundle', bundle(['sh', '-c', 'sleep 600 & wait']), '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    await runv(['start', c]);
+    const ps = await runv(['ps', '--format', 'json', c]);
+    assert.deepEqual(JSON.parse(ps.stdout).sort(), [1, 2]);
+    assert.match((await runv(['ps', c])).stdout, /sleep 600/);
+    assert.equal((await runv(['pause', c])).status, 0);
+    assert.equal((await state(c)).status, 'paused');
+    assert.equal(execFileSync('virsh', ['-c', 'qemu:///system', 'domstate', `runv-${c}`], { encoding: 'utf8' }).trim(), 'paused');
+    assertOneLineError(await runv(['pause', c]), /it is paused/);
+    assert.equal((await runv(['resume', c])).status, 0);
+    assert.equal((await state(c)).status, 'running');
+    const list = JSON.parse((await runv(['list', '--format', 'json'])).stdout) as { id: string; status: string }[];
+    assert.deepEqual(list.map((s) => [s.id, s.status]), [[c, 'running']]);
+  });
+
+  it('refuses to delete a running container without --force; with it, nothing is left', async () => {
+    const c = id('delete');
+    const pidFile = path.join(work, 'delete.pid');
+    createUnderSubreaper(['create', '--bundle', bundle(['sleep', '600']), '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    await runv(['start', c]);
+    assertOneLineError(await runv(['delete', c]), /not stopped: it is running/);
+    assertOneLineError(await runv(['start', c]), /cannot start .* it is running/);
+    assert.equal((await state(c)).status, 'running');
+    assert.equal((await runv(['delete', '--force', c])).status, 0);
+    assertNothingLeft([c]);
+  });
+
+  it('answers bad input with one line, a non-zero exit, and nothing created', async () => {
+    for (const command of ['start', 'state', 'kill', 'delete', 'pause', 'resume', 'ps', 'exec']) {
+      assertOneLineError(await runv(command === 'exec' ? [command, 'lc-missing', 'true'] : [command, 'lc-missing']), /container "lc-missing" does not exist/);
+    }
+    const b = bundle(['true']);
+    assertOneLineError(await runv(['create', '--bundle', b, '--pid-file', '/nonexistent/dir/pid', id('pidfile')]), /--pid-file .*cannot write/);
+    const tty = bundle(['true'], (spec) => (spec.process!.terminal = true));
+    assertOneLineError(await runv(['create', '--bundle', tty, '--console-socket', path.join(work, 'nobody.sock'), id('console')]), /console socket .*nobody\.sock/);
+    assertOneLineError(await runv(['create', '--bundle', tty, id('noconsole')]), /--console-socket is needed/);
+    assertNothingLeft(['lc-pidfile', 'lc-console', 'lc-noconsole']);
+  });
+
+  it('refuses a malformed exec process and an exec into a container that is not running', async () => {
+    const c = id('badexec');
+    const pidFile = path.join(work, 'badexec.pid');
+    createUnderSubreaper(['create', '--bundle', bundle(['sleep', '600']), '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    assertOneLineError(await runv(['exec', c, 'true']), /cannot exec in container .* it is created/);
+    await runv(['start', c]);
+    const bad = path.join(work, 'bad-process.json');
+    fs.writeFileSync(bad, JSON.stringify({ args: [], cwd: '/', user: { uid: 0, gid: 0 } }));
+    assertOneLineError(await runv(['exec', '--process', bad, c]), /process.args: must name a program/);
+    assertOneLineError(await runv(['exec', c, '/no/such/program']), /no\/such\/program/);
+    assert.equal((await state(c)).status, 'running');
+  });
+
+  it('lets exactly one of five parallel creates of one id succeed, and all of ten distinct ids', async () => {
+    const b = bundle(['sleep', '600']);
+    const same = id('same');
+    const results = await Promise.all(Array.from({ length: 5 }, () => createDetached(['--bundle', b, same])));
+    assert.equal(results.filter((r) => r.status === 0).length, 1, results.map((r) => r.stderr).join(''));
+    for (const failed of results.filter((r) => r.status !== 0)) assert.match(failed.stderr, /already (exists|in use)/);
+    const ids = Array.from({ length: 10 }, (_, i) => id(`many${i}`));
+    const many = await Promise.all(ids.map((c) => createDetached(['--bundle', b, c])));
+    assert.deepEqual(many.map((r) => r.status), ids.map(() => 0), many.map((r) => r.stderr).join(''));
+    for (const c of ids) assert.equal((await state(c)).status, 'created');
+  });
+});
+
+async function waitForPidFile(file: string): Promise<void> {
+  for (let i = 0; i < 600 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(fs.existsSync(file), `${file} was never written`);
+}
