@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { RunvCommand } from '../cli/runv-command';
 import { openConsole } from '../console/console-stdio';
+import { enterRawMode } from '../console/local-terminal';
 import { RunvError } from '../core/errors';
 import { LifecycleService, writePidFile } from '../lifecycle/lifecycle-service';
 import { execProcess } from '../lifecycle/exec-process';
@@ -55,11 +56,12 @@ export default class Exec extends RunvCommand<typeof Exec> {
       return;
     }
     const shim = lifecycle.shimFor(args.id, 'exec in', ['running']);
-    const stdio = consoleSocket ? await openConsole(consoleSocket) : localStdio(terminal);
+    const stdio = consoleSocket ? await openConsole(consoleSocket) : localStdio();
+    const restoreTerminal = consoleSocket ? () => undefined : enterRawMode(stdio, terminal);
     try {
       process.exitCode = await relayExec(shim, { processJson, execId }, stdio, () => pidFile && writePidFile(pidFile, process.pid));
     } finally {
-      stdio.stdin.setRawMode?.(false);
+      restoreTerminal();
     }
   }
 }
@@ -72,9 +74,8 @@ function readProcessFile(file: string): string {
   }
 }
 
-/** This terminal (raw while the process runs) or these pipes. */
-function localStdio(terminal: boolean): ShimStdio {
+/** This terminal or these pipes. */
+function localStdio(): ShimStdio {
   const { stdin, stdout, stderr } = process;
-  if (terminal && stdin.isTTY) stdin.setRawMode(true);
   return { stdin, stdout, stderr, windowSize: () => (stdout.isTTY ? { rows: stdout.rows, cols: stdout.columns } : undefined) };
 }

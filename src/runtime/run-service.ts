@@ -10,6 +10,7 @@ import { sandboxPaths } from './sandbox-paths';
 import { SignalRouter } from './signal-router';
 import { claimStateDir } from './state-dir';
 import { HostStdio, StdioRelay } from './stdio-relay';
+import { enterRawMode } from '../console/local-terminal';
 
 export interface RunRequest {
   id: string;
@@ -89,11 +90,4 @@ export class RunService {
       relay.stop();
     }
   }
-}
-
-function enterRawMode(stdio: HostStdio, terminal: boolean): () => void {
-  const { stdin } = stdio;
-  if (!terminal || !stdin.isTTY || !stdin.setRawMode) return () => undefined;
-  stdin.setRawMode(true);
-  return () => stdin.setRawMode?.(false);
 }
