@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { buildBusyboxImage, BusyboxImage } from '../support/clients/busybox-image';
+import { waitFor } from '../support/clients/command';
+import { Podman } from '../support/clients/podman';
+import { useClient } from '../support/clients/use-client';
+
+/**
+ * podman 4.3 + conmon drive the runtime under test (runv unless RUNV_CLIENT_RUNTIME says
+ * otherwise): create/start under conmon, exec, kill, pause/resume, delete, and buildah's RUN.
+ */
+describe('podman', function () {
+  this.timeout(120_000);
+  const podman = useClient(() => Podman.start());
+  let image: BusyboxImage;
+  let n = 0;
+  const name = (): string => `runv-pm-${++n}`;
+
+  before(async () => {
+    image = buildBusyboxImage(podman().home.path('image'));
+    await podman().importImage(image);
+  });
+
+  const status = async (container: string): Promise<string> =>
+    (await podman().check(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', container])).stdout.trim();
+
+  const runDetached = async (container: string, ...command: string[]): Promise<void> => {
+    await podman().check(['run', '-d', '--name', container, image.ref, ...command]);
+  };
+
+  it('run --rm passes the output and the exit code through', async () => {
+    const r = await podman().run(['run', '--rm', image.ref, 'sh', '-c', 'echo hi; echo oops >&2; exit 3']);
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stdout, 'hi\n');
+    assert.match(r.stderr, /oops/);
+    assert.equal((await podman().check(['ps', '-a', '-q'])).stdout, '', '--rm removed the container');
+  });
+
+  // podman derives 127 and 126 from the runtime's error text at create, as it does for runc's.
+  it('run of a command that is not in the image exits 127, naming it', async () => {
+    const r = await podman().run(['run', '--rm', image.ref, '/no/such/command']);
+    assert.equal(r.status, 127, r.stderr);
+    assert.match(r.stderr, /\/no\/such\/command/);
+  });
+
+  it('run of something that cannot be executed (a directory) exits 126', async () => {
+    const r = await podman().run(['run', '--rm', image.ref, '/etc']);
+    assert.equal(r.status, 126, r.stderr);
+    assert.match(r.stderr, /permission denied/i);
+  });
+
+  it('exec runs a second process in a running container, with its output and exit code', async () => {
+    const c = name();
+    await runDetached(c, 'sleep', '1000');
+    assert.equal(await status(c), 'running 0');
+    const r = await podman().run(['exec', c, 'sh', '-c', 'echo from exec; tr "\\0" " " < /proc/1/cmdline; echo; exit 5']);
+    assert.equal(r.status, 5, r.stderr);
+    assert.equal(r.stdout, 'from exec\nsleep 1000 \n', 'exec joins the container whose init is sleep');
+  });
+
+  it('exec -it gives the process a terminal and carries what is typed to it', async () => {
+    const c = name();
+    await runDetached(c, 'sleep', '1000');
+    const r = await podman().runInTerminal(['exec', '-it', c, 'sh', '-c', 'tty; read line; echo "got $line"; exit 4'], { input: 'typed\n' });
+    assert.equal(r.status, 4, r.stdout);
+    assert.match(r.stdout, /\/dev\/pts\/\d+\r\n/);
+    assert.match(r.stdout, /got typed\r\n/, 'the terminal turns \\n into \\r\\n');
+  });
+
+  it('stop delivers SIGTERM to the container, whose handler decides the exit code; its output is in the logs', async () => {
+    const c = name();
+    await runDetached(c, 'sh', '-c', 'trap "echo got TERM; exit 0" TERM; echo ready; sleep 1000 & wait');
+    await waitFor('the trap to be set', async () => ((await podman().check(['logs', c])).stdout.includes('ready') ? true : undefined));
+    const started = Date.now();
+    await podman().check(['stop', '--time', '60', c]);
+    assert.ok(Date.now() - started < 30_000, 'SIGTERM ended it, not the SIGKILL after 60 s');
+    assert.equal(await status(c), 'exited 0');
+    assert.equal((await podman().check(['logs', c])).stdout, 'ready\ngot TERM\n');
+  });
+
+  it('stop kills with SIGKILL a container that ignores SIGTERM, exit code 137', async () => {
+    const c = name();
+    // PID 1 of a container has no default action for SIGTERM: sleep ignores it.
+    await runDetached(c, 'sleep', '1000');
+    await podman().check(['stop', '--time', '1', c]);
+    assert.equal(await status(c), 'exited 137');
+  });
+
+  it('rm -f removes a running container', async () => {
+    const c = name();
+    await runDetached(c, 'sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait');
+    await podman().check(['rm', '-f', c]);
+    assert.equal((await podman().check(['ps', '-a', '-q'])).stdout, '');
+  });
+
+  it('pause freezes every process of a container and unpause thaws them', async () => {
+    const c = name();
+    await runDetached(c, 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tick; sleep 0.1; done');
+    // Read from the host, through podman's mount of the rootfs: a paused container cannot exec.
+    const merged = (await podman().check(['inspect', '--format', '{{.GraphDriver.Data.MergedDir}}', c])).stdout.trim();
+    const tick = (): string => fs.readFileSync(`${merged}/tick`, 'utf8');
+    await waitFor('the loop to start', () => (fs.existsSync(`${merged}/tick`) ? true : undefined));
+    await podman().check(['pause', c]);
+    assert.equal(await status(c), 'paused 0');
+    const frozen = tick();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(tick(), frozen, 'the loop stands still while paused');
+    await podman().check(['unpause', c]);
+    assert.equal(await status(c), 'running 0');
+    await waitFor('the loop to tick again', () => (tick() !== frozen ? true : undefined), 10_000);
+  });
+
+  it('build runs a RUN step of a Containerfile, and the built image has its result', async () => {
+    const context = podman().home.path('build-ok');
+    fs.mkdirSync(context);
+    fs.writeFileSync(`${context}/Containerfile`, `FROM ${image.ref}\nRUN echo built by RUN > /built.txt\n`);
+    await podman().check(['build', '--network', 'none', '-t', 'localhost/bb-built', context]);
+    const r = await podman().run(['run', '--rm', 'localhost/bb-built', 'cat', '/built.txt']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'built by RUN\n');
+  });
+
+  it('build fails when a RUN step fails, naming its exit code', async () => {
+    const context = podman().home.path('build-fail');
+    fs.mkdirSync(context);
+    fs.writeFileSync(`${context}/Containerfile`, `FROM ${image.ref}\nRUN echo failing; exit 3\n`);
+    const r = await podman().run(['build', '--network', 'none', '-t', 'localhost/bb-failed', context]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout, /failing/);
+    assert.match(r.stderr, /exit status 3/);
+  });
+});
