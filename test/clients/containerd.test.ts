@@ -53,8 +53,8 @@ describe('containerd (ctr, runc shim v2)', function () {
   it('run -t gives the container a terminal', async () => {
     const r = await containerd().ctrInTerminal(['run', ...containerd().runtimeFlags, '--rm', '-t', image.ref, id(), 'sh', '-c', 'tty; exit 2']);
     assert.equal(r.status, 2, r.stdout);
-    // Two terminals translate \n: the container's and the one ctr runs in.
-    assert.match(r.stdout, /\/dev\/pts\/\d+\r\r\n/);
+    // Under runc ctr shows \r\r\n here: how many \r is not what this proves.
+    assert.match(r.stdout, /\/dev\/pts\/\d+\r+\n/);
   });
 
   it('task exec runs a second process in a running task, with its output and exit code', async () => {
