@@ -7,6 +7,7 @@ import { Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
 import { sandboxFromBundle } from '../runtime/bundle';
 import { RuntimeConfig } from '../runtime/runtime-config';
+import { checkExecutable } from '../runtime/rootfs-executable';
 import { sandboxPaths } from '../runtime/sandbox-paths';
 import { GuestProcessInfo, ShimClient, ShimStats } from '../shim/shim-api';
 import { launchDetached } from '../shim/shim-launch';
@@ -49,6 +50,7 @@ export class LifecycleService {
   async create(request: CreateRequest): Promise<number> {
     const sandbox = sandboxFromBundle(request.id, request.bundle);
     checkConsole(sandbox.process.terminal, request.consoleSocket);
+    checkExecutable(sandbox.rootfsPath, sandbox.process);
     const pidFile = request.pidFile && path.resolve(request.pidFile);
     if (pidFile) checkWritableDir(pidFile);
     if (fs.existsSync(sandboxPaths(this.config, request.id).stateFile)) {
@@ -119,6 +121,8 @@ export class LifecycleService {
    * VM, its sockets) goes too, so nothing outlives the record.
    */
   async delete(id: string, force: boolean): Promise<void> {
+    // runc's --force deletes what exists: callers (containerd's shim) run it after a plain delete.
+    if (force && !this.store.exists(id)) return;
     const record = this.store.read(id);
     if (record.status !== 'stopped') {
       if (!force && record.status !== 'created') {

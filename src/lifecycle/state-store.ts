@@ -21,6 +21,11 @@ export class StateStore {
     return withObservedStatus(record);
   }
 
+  exists(id: string): boolean {
+    validateContainerId(id);
+    return fs.existsSync(stateFileOf(this.config.root, id));
+  }
+
   write(record: ContainerRecord): void {
     const file = stateFileOf(this.config.root, record.id);
     const temporary = `${file}.${process.pid}.tmp`;

@@ -205,7 +205,11 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
     const tty = bundle(['true'], (spec) => (spec.process!.terminal = true));
     assertOneLineError(await runv(['create', '--bundle', tty, '--console-socket', path.join(work, 'nobody.sock'), id('console')]), /console socket .*nobody\.sock/);
     assertOneLineError(await runv(['create', '--bundle', tty, id('noconsole')]), /--console-socket is needed/);
-    assertNothingLeft(['lc-pidfile', 'lc-console', 'lc-noconsole']);
+    const missing = await runv(['create', '--bundle', bundle(['nosuch-program']), id('missing')]);
+    assertOneLineError(missing, /"nosuch-program": executable file not found in \$PATH/);
+    assert.equal(missing.status, 127, 'callers map this wording and status to 127 at create, as with runc');
+    assert.equal((await runv(['delete', '--force', 'lc-never-created'])).status, 0, 'delete --force of what does not exist succeeds, as in runc');
+    assertNothingLeft(['lc-pidfile', 'lc-console', 'lc-noconsole', 'lc-missing']);
   });
 
   it('refuses a malformed exec process and an exec into a container that is not running', async () => {
