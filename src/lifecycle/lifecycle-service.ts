@@ -9,7 +9,7 @@ import { sandboxFromBundle } from '../runtime/bundle';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { checkExecutable } from '../runtime/rootfs-executable';
 import { sandboxPaths } from '../runtime/sandbox-paths';
-import { GuestProcessInfo, ShimClient, ShimStats } from '../shim/shim-api';
+import { ProcessList, ShimClient, ShimStats } from '../shim/shim-api';
 import { launchDetached } from '../shim/shim-launch';
 import type { ShimArgs } from '../shim/shim-main';
 import { ContainerRecord, ContainerStatus, requireStatus } from './container-state';
@@ -86,7 +86,7 @@ export class LifecycleService {
     return this.withShim(id, 'resume', ['paused'], (shim) => shim.resume());
   }
 
-  processes(id: string): Promise<GuestProcessInfo[]> {
+  processes(id: string): Promise<ProcessList> {
     return this.withShim(id, 'list the processes of', ['created', 'running'], (shim) => shim.processes());
   }
 

@@ -17,7 +17,7 @@ import { SandboxPaths, sandboxPaths } from '../runtime/sandbox-paths';
 import { claimStateDir } from '../runtime/state-dir';
 import { HostStdio, StdioRelay } from '../runtime/stdio-relay';
 import { ExecSession } from './exec-session';
-import { ExecStream, GuestProcessInfo, serveShim, ShimHandlers, ShimStats } from './shim-api';
+import { ExecStream, ProcessList, serveShim, ShimHandlers, ShimStats } from './shim-api';
 
 export interface ShimRequest {
   id: string;
@@ -53,6 +53,8 @@ export class ContainerShim implements ShimHandlers {
   private finish: (status: number) => void = () => undefined;
   private readonly exited = new Promise<number>((resolve) => (this.finish = resolve));
   private queue: Promise<unknown> = Promise.resolve();
+  /** The host pids standing for running execs, by exec session. */
+  private readonly execHostPids = new Map<object, number>();
   private readonly store: StateStore;
 
   constructor(
@@ -170,9 +172,10 @@ export class ContainerShim implements ShimHandlers {
     });
   }
 
-  async processes(): Promise<GuestProcessInfo[]> {
+  async processes(): Promise<ProcessList> {
     requireStatus(this.record, 'list the processes of', ['created', 'running']);
-    return this.running!.agent.listProcesses(this.record.id);
+    const processes = await this.running!.agent.listProcesses(this.record.id);
+    return { processes, hostPids: [process.pid, ...this.execHostPids.values()] };
   }
 
   async stats(): Promise<ShimStats> {
@@ -186,7 +189,9 @@ export class ContainerShim implements ShimHandlers {
   }
 
   exec(stream: ExecStream): void {
-    new ExecSession(stream, this.running!.agent, this.record.id, () => requireStatus(this.record, 'exec in', ['running'])).run();
+    const session = {};
+    const hostPid = (pid: number | undefined): void => void (pid ? this.execHostPids.set(session, pid) : this.execHostPids.delete(session));
+    new ExecSession(stream, this.running!.agent, this.record.id, () => requireStatus(this.record, 'exec in', ['running']), hostPid).run();
   }
 
   /** Signals the shim itself receives stand for the container: created, they end it; else they go to its init. */

@@ -40,7 +40,7 @@ export function relayExec(client: ShimClient, request: ExecRequest, stdio: ShimS
     });
     for (const [name, listener] of signals) process.on(name, listener);
     process.on('SIGWINCH', onResize);
-    stream.write({ start: request });
+    stream.write({ start: { ...request, hostPid: process.pid } });
   }).finally(() => {
     for (const [name, listener] of signals) process.off(name, listener);
     process.off('SIGWINCH', onResize);

@@ -25,6 +25,8 @@ export class ExecSession {
     private readonly agent: AgentClient,
     private readonly containerId: string,
     private readonly checkRunning: () => void,
+    /** Told of the host process standing for this exec while the exec runs, and of its end (undefined). */
+    private readonly hostPid: (pid: number | undefined) => void,
   ) {}
 
   run(): void {
@@ -35,7 +37,7 @@ export class ExecSession {
   }
 
   private receive(input: ExecInput): void {
-    if ('start' in input) return this.start(input.start.processJson, input.start.execId);
+    if ('start' in input) return this.start(input.start.processJson, input.start.execId, input.start.hostPid);
     const processId = this.processId;
     if (!processId) return this.fail(new RunvError('invalid-argument', 'exec: the first message must say what to run'));
     if ('stdin' in input) this.stdin.write(input.stdin);
@@ -44,7 +46,7 @@ export class ExecSession {
     else if ('signal' in input) this.agent.signal(this.containerId, processId, input.signal).catch(() => undefined);
   }
 
-  private start(processJson: string, execId: string): void {
+  private start(processJson: string, execId: string, hostPid: number): void {
     try {
       if (this.processId) throw new RunvError('invalid-argument', 'exec: the process was already started');
       if (!EXEC_ID.test(execId) || execId === INIT_PROCESS_ID) throw new RunvError('invalid-argument', `exec: invalid exec id ${JSON.stringify(execId)}`);
@@ -54,8 +56,12 @@ export class ExecSession {
       const model = processModel(oci, { containerId: this.containerId, processId: execId, init: false });
       const relay = new StdioRelay(this.agent, this.containerId, execId, { stdin: this.stdin, stdout: this.output('stdout'), stderr: this.output('stderr') });
       relay
-        .run(async () => this.stream.write({ startedPid: await this.agent.startProcess(model) }))
+        .run(async () => {
+          this.stream.write({ startedPid: await this.agent.startProcess(model) });
+          this.hostPid(hostPid);
+        })
         .then((exit) => {
+          this.hostPid(undefined);
           this.exited = true;
           this.stream.write({ exitStatus: exit.status });
           this.stream.end();
@@ -76,6 +82,7 @@ export class ExecSession {
   }
 
   private fail(error: Error): void {
+    this.hostPid(undefined);
     this.exited = true;
     failExec(this.stream, error);
   }

@@ -22,6 +22,11 @@ export interface GuestProcessInfo {
   command: string;
 }
 
+export interface ProcessList {
+  processes: GuestProcessInfo[];
+  hostPids: number[];
+}
+
 /** proto/shim.proto's Stats, in the loader's camelCase. */
 export interface ShimStats {
   cpuTimeNs: number;
@@ -30,7 +35,7 @@ export interface ShimStats {
 }
 
 export type ExecInput =
-  | { start: { processJson: string; execId: string } }
+  | { start: { processJson: string; execId: string; hostPid: number } }
   | { stdin: Buffer }
   | { stdinClosed: true }
   | { resize: { rows: number; cols: number } }
@@ -46,7 +51,7 @@ export interface ShimHandlers {
   kill(signal: number, all: boolean): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
-  processes(): Promise<GuestProcessInfo[]>;
+  processes(): Promise<ProcessList>;
   stats(): Promise<ShimStats>;
   destroy(): Promise<void>;
   exec(stream: ExecStream): void;
@@ -74,7 +79,7 @@ export async function serveShim(socket: string, handlers: ShimHandlers): Promise
     kill: unary(async (request: { signal: number; all: boolean }) => (await handlers.kill(request.signal, request.all), {})),
     pause: unary(async () => (await handlers.pause(), {})),
     resume: unary(async () => (await handlers.resume(), {})),
-    processes: unary(async () => ({ processes: await handlers.processes() })),
+    processes: unary(async () => handlers.processes()),
     stats: unary(async () => handlers.stats()),
     destroy: unary(async () => (await handlers.destroy(), {})),
     exec: (stream: ExecStream) => handlers.exec(stream),
@@ -126,8 +131,8 @@ export class ShimClient {
     return this.call('resume', {}).then(() => undefined);
   }
 
-  async processes(): Promise<GuestProcessInfo[]> {
-    return ((await this.call('processes', {})) as { processes: GuestProcessInfo[] }).processes;
+  processes(): Promise<ProcessList> {
+    return this.call('processes', {}) as Promise<ProcessList>;
   }
 
   stats(): Promise<ShimStats> {

@@ -164,15 +164,16 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
     assert.equal(result.reaped[fs.readFileSync(execPid, 'utf8')], 5, 'the exec relay exits with the process status');
   });
 
-  it('lists the processes with guest pids, and pauses the whole VM', async () => {
+  it('lists the processes (guest pids in the table, host pids in JSON), and pauses the whole VM', async () => {
     const c = id('ps');
     const pidFile = path.join(work, 'ps.pid');
     createUnderSubreaper(['create', '--bundle', bundle(['sh', '-c', 'sleep 600 & wait']), '--pid-file', pidFile, c]);
     await waitForPidFile(pidFile);
     await runv(['start', c]);
     const ps = await runv(['ps', '--format', 'json', c]);
-    assert.deepEqual(JSON.parse(ps.stdout).sort(), [1, 2]);
-    assert.match((await runv(['ps', c])).stdout, /sleep 600/);
+    assert.deepEqual(JSON.parse(ps.stdout), [Number(fs.readFileSync(pidFile, 'utf8'))], 'JSON: the host pid standing for the init, the shim');
+    const table = (await runv(['ps', c])).stdout.split('\n').slice(1).filter(Boolean).map((line) => line.trim().split(/\s+/));
+    assert.deepEqual(table.map(([, pid, ppid, ...cmd]) => [pid, ppid, cmd.join(' ')]), [['1', '0', 'sh -c sleep 600 & wait'], ['2', '1', 'sleep 600']], 'the table: guest pids');
     assert.equal((await runv(['pause', c])).status, 0);
     assert.equal((await state(c)).status, 'paused');
     assert.equal(execFileSync('virsh', ['-c', 'qemu:///system', 'domstate', `runv-${c}`], { encoding: 'utf8' }).trim(), 'paused');
