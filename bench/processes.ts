@@ -25,27 +25,40 @@ export interface Started {
  */
 export const liveChildren = new Set<ChildProcess>();
 
-/** Spawns with stdin/stdout ignored and stderr kept for the error message; kills after timeoutMs. */
-export function start(command: string, args: readonly string[], timeoutMs: number): Started {
+/**
+ * Spawns with stdin/stdout ignored and stderr kept for the error message; kills after timeoutMs.
+ * With stderrFile, stderr goes to that file rather than a pipe and the wait ends at the exit:
+ * a runtime's `create` hands its stdio on to the container (runv's shim, runc's init), which
+ * would hold a pipe open until the container is gone.
+ */
+export function start(command: string, args: readonly string[], timeoutMs: number, stderrFile?: string): Started {
   const t0 = now();
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderrFd = stderrFile === undefined ? undefined : fs.openSync(stderrFile, 'w');
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderrFd ?? 'pipe'] });
+  if (stderrFd !== undefined) fs.closeSync(stderrFd);
   liveChildren.add(child);
   const finished = new Promise<Finished>((resolve, reject) => {
     let stderr = '';
     let exited: Omit<Finished, 'stderr'> | undefined;
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const end = (run: Finished): void => {
+      clearTimeout(timer);
+      liveChildren.delete(child);
+      resolve(run);
+    };
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', (error) => {
       clearTimeout(timer);
       liveChildren.delete(child);
       reject(error);
     });
-    // The exit event ends the timing; close (stderr drained) ends the wait.
-    child.once('exit', (code, signal) => (exited = { ms: now() - t0, code, signal }));
+    // The exit event ends the timing; through a pipe, close (stderr drained) ends the wait.
+    child.once('exit', (code, signal) => {
+      exited = { ms: now() - t0, code, signal };
+      if (stderrFile !== undefined) end({ ...exited, stderr: fs.readFileSync(stderrFile, 'utf8') });
+    });
     child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      liveChildren.delete(child);
-      resolve({ ...(exited ?? { ms: now() - t0, code, signal }), stderr });
+      if (stderrFile === undefined) end({ ...(exited ?? { ms: now() - t0, code, signal }), stderr });
     });
   });
   return { child, t0, finished };

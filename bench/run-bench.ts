@@ -1,7 +1,10 @@
 /**
  * Boot benchmark: `runv run` of /bin/true against a bare QEMU direct-kernel boot of the same
  * kernel and initrd whose init powers off at once, plus the initrd size and QEMU's RSS after
- * boot, and where runv's time goes. Figures only, no pass/fail on them.
+ * boot, and where runv's time goes. Then runv beside the runtimes it stands in for, through the
+ * runc interface: the start-up of `state` against runc's and `node -e 0`, and a whole
+ * create / start / wait / delete of /bin/true against runsc (ptrace) and runc; a runtime that
+ * is not installed is skipped with a line saying so. Figures only, no pass/fail on them.
  *
  *   npm run build && npx ts-node -T bench/run-bench.ts [RUNS]     (or RUNV_BENCH_RUNS=N; 5)
  *
@@ -19,7 +22,11 @@ import { CURRENT_LINK, DEFAULT_IMAGES_DIR, formatMiB, ImageManifest, INITRD_FILE
 import { defaultRuntimeConfig } from '../src/runtime/runtime-config';
 import { sandboxPaths } from '../src/runtime/sandbox-paths';
 import { busyboxRootfs, makeBundle } from '../test/support/busybox-bundle';
-import { countQemus, liveChildren, sleep } from './processes';
+import {
+  cliArgs, ContainerTracker, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
+  runvRuntime, statusOf, timeLifecycle,
+} from './oci-runtimes';
+import { assertSucceeded, countQemus, liveChildren, sleep, start } from './processes';
 import { median, seconds, summarize } from './stats';
 import { BareTarget, RunvTarget, timeBareQemu, timeRunv } from './subjects';
 import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv } from './trace';
@@ -27,6 +34,9 @@ import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv }
 const DEFAULT_RUNS = 5;
 const MEMORY_RUNS = 3;
 const TRACED_RUNS = 3;
+/** `state` and `node -e 0` are cheap: more rounds steady their medians. */
+const CLI_RUNS = 15;
+const CLI_TIMEOUT_MS = 60_000;
 const REPO = path.resolve(__dirname, '..');
 const RUNV = path.join(REPO, 'bin', 'run.js');
 
@@ -54,19 +64,33 @@ const virsh = (...args: string[]): string => execFileSync('virsh', ['-c', DEFAUL
 const domainsStartingWith = (prefix: string): string[] =>
   virsh('list', '--all', '--name').split('\n').map((l) => l.trim()).filter((name) => name.startsWith(prefix));
 
-/** Everything the bench made goes, whatever happened: children, domains, sockets, temp files. */
-class Workspace {
+/** Everything the bench made goes, whatever happened: children, containers, domains, sockets, temp files. */
+class Workspace implements ContainerTracker {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-bench-'));
   readonly root = path.join(this.dir, 'root');
   /** Unique to this bench run, so that its domains are told apart from anyone else's. */
   private readonly idPrefix = `bench-${process.pid.toString(36)}-`;
   private readonly ids: string[] = [];
+  /** Containers created through the runc interface and not deleted yet. */
+  private readonly containers = new Map<string, OciRuntime>();
   private cleaned: Promise<void> | undefined;
 
   newId(kind: string, n: number): string {
     const id = `${this.idPrefix}${kind}${n}`;
     this.ids.push(id);
     return id;
+  }
+
+  created(runtime: OciRuntime, id: string): void {
+    this.containers.set(id, runtime);
+  }
+
+  deleted(id: string): void {
+    this.containers.delete(id);
+  }
+
+  pidFile(id: string): string {
+    return path.join(this.dir, `${id}.pid`);
   }
 
   consoleLog(id: string): string {
@@ -82,6 +106,13 @@ class Workspace {
     const exits = [...liveChildren].map((child) => new Promise((resolve) => child.once('close', resolve)));
     for (const child of liveChildren) child.kill('SIGKILL');
     await Promise.race([Promise.all(exits), sleep(5000)]);
+    for (const [id, runtime] of this.containers) {
+      try {
+        execFileSync(runtime.command, cliArgs(runtime, 'delete', '--force', id), { stdio: ['ignore', 'ignore', 'pipe'], timeout: CLI_TIMEOUT_MS });
+      } catch (error) {
+        process.stderr.write(`bench: cannot delete --force ${runtime.name} container ${id}: ${(error as Error).message}\n`);
+      }
+    }
     // A runv killed mid-run leaves its domain and agent socket behind.
     for (const domain of domainsStartingWith(domainName(this.idPrefix))) {
       try {
@@ -91,7 +122,10 @@ class Workspace {
       }
     }
     const config = defaultRuntimeConfig({ root: this.root });
-    for (const id of this.ids) fs.rmSync(sandboxPaths(config, id).agentSocket, { force: true });
+    for (const id of this.ids) {
+      const paths = sandboxPaths(config, id);
+      for (const socket of [paths.agentSocket, paths.shimSocket]) fs.rmSync(socket, { force: true });
+    }
     fs.rmSync(this.dir, { recursive: true, force: true });
     const left = domainsStartingWith(domainName(this.idPrefix));
     if (left.length) throw new Error(`domains left behind: ${left.join(', ')}`);
@@ -145,6 +179,129 @@ function comparableBareTarget(qemuArgs: readonly string[], image: Image): BareTa
     machine: optionValue(qemuArgs, '-machine').split(',')[0],
     cmdline: optionValue(qemuArgs, '-append'),
   };
+}
+
+/** The ratio of two medians, then the least and the greatest ratio of the runs paired round by round. */
+function ratioCells(samples: readonly number[], baseline: readonly number[]): string[] {
+  const paired = summarize(samples.map((ms, i) => ms / baseline[i]));
+  return [(median(samples) / median(baseline)).toFixed(2), paired.min.toFixed(2), paired.max.toFixed(2)];
+}
+
+const othersWarning = (othersBusy: number): string[] =>
+  othersBusy > 0 ? [`WARNING: up to ${othersBusy} other QEMU processes ran during the timed runs: the figures are noisy`] : [];
+
+/** A runtime measured through the runc interface, with its own --root and its own /bin/true bundle. */
+interface Subject {
+  readonly runtime: OciRuntime;
+  readonly bundle: string;
+}
+
+/** runv, then runsc and runc where installed; for the others, a line saying why they are skipped. */
+function runcInterfaceSubjects(work: Workspace, rootfs: string, runvBundle: string): { subjects: Subject[]; skipped: string[] } {
+  const subjects: Subject[] = [{ runtime: runvRuntime(RUNV, work.root), bundle: runvBundle }];
+  const skipped: string[] = [];
+  for (const choice of [runscRuntime(path.join(work.dir, 'runsc-root')), runcRuntime(path.join(work.dir, 'runc-root'))]) {
+    if ('skipped' in choice) {
+      skipped.push(`skipped: ${choice.skipped}`);
+      continue;
+    }
+    const { runtime } = choice;
+    subjects.push({ runtime, bundle: ownSpecBundle(runtime.command, path.join(work.dir, `${runtime.key}-true`), rootfs, (spec) => void (spec.process!.args = ['/bin/true'])) });
+  }
+  return { subjects, skipped };
+}
+
+/**
+ * CLI start-up: `state` of a created container, which containerd, conmon and buildah call over
+ * and over, against `node -e 0`, the floor of any CLI written for Node.
+ */
+async function stateReport(work: Workspace, subjects: readonly Subject[], skipped: readonly string[]): Promise<string[]> {
+  process.stderr.write(`bench: creating a container with each runtime, then ${CLI_RUNS} rounds of \`state\`\n`);
+  const commands = [{ name: 'node -e 0', command: 'node', args: ['-e', '0'] }];
+  const ids: string[] = [];
+  for (const { runtime, bundle } of subjects) {
+    const id = work.newId(`${runtime.key}-state`, 1);
+    work.created(runtime, id);
+    await createContainer(runtime, bundle, work.pidFile(id), id);
+    // The timed command must read a real container, not take a runtime's error path.
+    const status = await statusOf(runtime, id);
+    if (status !== 'created') throw new Error(`${runtime.name} state ${id} says ${status}, not created`);
+    ids.push(id);
+    commands.push({ name: `${runtime.name} state ID`, command: runtime.command, args: cliArgs(runtime, 'state', id) });
+  }
+  const samples = commands.map((): number[] => []);
+  let othersBusy = 0;
+  // Round 0 only warms the page cache; the rounds after it interleave the commands.
+  for (let round = 0; round <= CLI_RUNS; round++) {
+    // Minus runv's created container, the one QEMU of our own.
+    othersBusy = Math.max(othersBusy, countQemus() - 1);
+    for (const [i, { name, command, args }] of commands.entries()) {
+      const run = await start(command, args, CLI_TIMEOUT_MS).finished;
+      assertSucceeded(name, run);
+      if (round > 0) samples[i].push(run.ms);
+    }
+  }
+  for (const [i, { runtime }] of subjects.entries()) {
+    await invoke(runtime, ['delete', '--force', ids[i]]);
+    work.deleted(ids[i]);
+  }
+
+  const ms = (value: number): string => value.toFixed(1);
+  const rows = commands.map(({ name }, i) => {
+    const summary = summarize(samples[i]);
+    return [name, ms(summary.median), ms(summary.min), ms(summary.max)];
+  });
+  // samples[0] is node's, samples[i + 1] subjects[i]'s, and subjects[0] is runv.
+  rows.push(['ratio runv / node (goal <= 1.5)', ...ratioCells(samples[1], samples[0])]);
+  const runc = subjects.findIndex(({ runtime }) => runtime.key === 'runc');
+  if (runc >= 0) rows.push(['ratio runv / runc', ...ratioCells(samples[1], samples[runc + 1])]);
+  return [
+    `CLI start-up: \`state ID\` of a created container, and node's own (${CLI_RUNS} interleaved runs each after a warm-up, spawn to exit)`,
+    ...skipped,
+    table(['command', 'median ms', 'min ms', 'max ms'], rows),
+    '(ratios: of the medians; min/max: of the runs paired round by round)',
+    ...othersWarning(othersBusy),
+  ];
+}
+
+/** A whole container life of /bin/true, driven as a caller of the runc interface drives it. */
+async function lifecycleReport(work: Workspace, runs: number, subjects: readonly Subject[], skipped: readonly string[]): Promise<string[]> {
+  process.stderr.write(`bench: ${runs} rounds of create / start / wait / delete with ${subjects.map(({ runtime }) => runtime.name).join(', ')}\n`);
+  const samples = subjects.map((): LifecycleTimes[] => []);
+  let othersBusy = 0;
+  for (let i = 1; i <= runs; i++) {
+    othersBusy = Math.max(othersBusy, countQemus());
+    for (const [j, { runtime, bundle }] of subjects.entries()) {
+      const id = work.newId(`${runtime.key}-life`, i);
+      samples[j].push(await timeLifecycle(runtime, bundle, work.pidFile(id), id, work));
+    }
+    process.stderr.write(`bench: lifecycle ${i}/${runs}: ${subjects.map(({ runtime }, j) => `${runtime.name} ${seconds(samples[j][i - 1].total)} s`).join(', ')}\n`);
+  }
+
+  const ms = (value: number): string => value.toFixed(0);
+  const reapCell = (times: readonly LifecycleTimes[]): string => {
+    const seen = times.map((t) => t.reap).filter(Number.isFinite);
+    return seen.length ? ms(median(seen)) : 'unseen';
+  };
+  const totals = samples.map((times) => times.map((t) => t.total));
+  const rows = subjects.map(({ runtime }, j) => {
+    const total = summarize(totals[j]);
+    return [runtime.name, ...LIFECYCLE_STEPS.map((step) => ms(median(samples[j].map((t) => t[step])))), ms(total.median), ms(total.min), ms(total.max)];
+  });
+  for (const [j, { runtime }] of subjects.entries()) {
+    if (j > 0) rows.push([`ratio runv / ${runtime.key}`, '', '', '', '', ...ratioCells(totals[0], totals[j])]);
+  }
+  return [
+    `create / start / wait until stopped / delete of /bin/true (${runs} interleaved runs each)`,
+    ...skipped,
+    table(['runtime', ...LIFECYCLE_STEPS.map((step) => `${step} ms`), 'total ms', 'min total', 'max total'], rows),
+    '(each column its own median, so the steps need not add up to the total; ratios: of the median totals, min/max: of the runs paired round by round)',
+    '(wait: until the process in the pid file has exited, then until `state` says stopped)',
+    // HOST.md: these machines' PID 1 reaps orphans late, which a normal host's does not.
+    `the process in the pid file, an orphan once create exits, was reaped this long after its exit (median ms): ` +
+      `${subjects.map(({ runtime }, j) => `${runtime.name} ${reapCell(samples[j])}`).join(', ')}; a delete that waits for that pays this host's slow PID 1`,
+    ...othersWarning(othersBusy),
+  ];
 }
 
 async function main(): Promise<void> {
@@ -207,7 +364,7 @@ async function main(): Promise<void> {
         ['ratio runv / bare (goal <= 1.15)', (runv.median / bare.median).toFixed(2), pairRatios.min.toFixed(2), pairRatios.max.toFixed(2)],
       ]),
       '(ratio: of the medians; min/max: of the runs paired A B)',
-      ...(othersBusy ? [`WARNING: up to ${othersBusy} other QEMU processes ran during the timed runs: the figures are noisy`] : []),
+      ...othersWarning(othersBusy),
       `initrd: ${formatMiB(image.manifest.sizes.initrd)}   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
         `qemu RSS after boot: ${(rss / 2 ** 20).toFixed(0)} MiB (median of ${MEMORY_RUNS}, min ${(Math.min(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)}, max ${(Math.max(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)})`,
       '',
@@ -220,7 +377,12 @@ async function main(): Promise<void> {
       `traced runv minus its wait for the host to reap QEMU (median ${seconds(median(reapWait))} s): ` +
         `${seconds(median(withoutReap))} s, ratio to traced bare ${(median(withoutReap) / bareTraced).toFixed(2)}`,
     ];
+    // Printed now: a runtime failing in the parts below cannot cost these figures.
     process.stdout.write(out.join('\n') + '\n');
+
+    const { subjects, skipped } = runcInterfaceSubjects(work, rootfs, trueBundle);
+    process.stdout.write(['', ...(await stateReport(work, subjects, skipped)), ''].join('\n'));
+    process.stdout.write(['', ...(await lifecycleReport(work, runs, subjects, skipped)), ''].join('\n'));
   } finally {
     await work.cleanUp();
   }
