@@ -16,13 +16,16 @@ struct proc_table {
 	size_t cap;
 };
 
-/* Reads up to size bytes: /proc files may come in several reads. */
-static ssize_t read_file(const char *path, char *buf, size_t size)
+/* Reads up to size bytes of /proc/PID/name: /proc files may come in several reads. */
+static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char path[64];
 	size_t got = 0;
 	ssize_t n = 1;
+	int fd;
 
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	while (got < size && (n = read(fd, buf + got, size - got)) > 0)
@@ -52,12 +55,11 @@ static long last_number(const char *line)
 static int read_status(pid_t pid, struct member *m)
 {
 	const char *ppid, *uid, *nspid;
-	char path[64], buf[4096];
+	char buf[4096];
 	char *end;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	n = read_file(path, buf, sizeof(buf) - 1);
+	n = read_proc(pid, "status", buf, sizeof(buf) - 1);
 	if (n < 0)
 		return -1;
 	buf[n] = '\0';
@@ -224,12 +226,11 @@ int container_members(const struct agent *a, const struct container *c, struct m
 /* "[comm]": what ps shows for a process without a command line. */
 static ssize_t bracketed_comm(pid_t pid, char *buf, size_t size)
 {
-	char path[64], comm[32];
+	char comm[32];
 	ssize_t n;
 	int len;
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	n = read_file(path, comm, sizeof(comm) - 1);
+	n = read_proc(pid, "comm", comm, sizeof(comm) - 1);
 	if (n < 0)
 		return -1;
 	comm[n] = '\0';
@@ -240,11 +241,9 @@ static ssize_t bracketed_comm(pid_t pid, char *buf, size_t size)
 
 ssize_t member_command(pid_t pid, char *buf, size_t size)
 {
-	char path[64];
 	ssize_t n, i;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = read_file(path, buf, size);
+	n = read_proc(pid, "cmdline", buf, size);
 	if (n < 0)
 		return -1;
 	if (n == (ssize_t)size) {
