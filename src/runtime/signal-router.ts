@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { RunvError } from '../core/errors';
 
-/** Signals runv passes on to the container's process, with their numbers. */
-const FORWARDED_SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
+/** Signals runv passes on to the container's process, with their numbers (the shim and exec relays too). */
+export const FORWARDED_SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
 /** The signals by which a user asks to stop: before the process runs they abort the start. */
 const STOP_SIGNALS = new Set(['SIGINT', 'SIGTERM']);
 

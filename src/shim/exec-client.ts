@@ -2,7 +2,7 @@ import { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { RunvError } from '../core/errors';
 import { ShimStdio } from './container-shim';
 import { ExecInput, ExecOutput, ShimClient } from './shim-api';
-import { SHIM_SIGNALS } from './shim-launch';
+import { FORWARDED_SIGNALS } from '../runtime/signal-router';
 
 export interface ExecRequest {
   /** The OCI process object, as JSON. */
@@ -17,7 +17,7 @@ export interface ExecRequest {
  */
 export function relayExec(client: ShimClient, request: ExecRequest, stdio: ShimStdio, started: (pid: number) => void): Promise<number> {
   const stream = client.exec();
-  const signals = Object.entries(SHIM_SIGNALS).map(([name, signal]) => [name, () => void stream.write({ signal })] as const);
+  const signals = Object.entries(FORWARDED_SIGNALS).map(([name, signal]) => [name, () => void stream.write({ signal })] as const);
   const onResize = (): void => {
     const size = stdio.windowSize?.();
     if (size) stream.write({ resize: size });

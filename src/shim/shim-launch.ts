@@ -3,9 +3,6 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { ErrorCode, RunvError } from '../core/errors';
 
-/** Signals a shim or exec relay passes on to the process it stands for. */
-export const SHIM_SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
-
 interface Report {
   ok?: true;
   error?: { code: ErrorCode; message: string; exitCode: number };

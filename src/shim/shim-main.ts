@@ -16,7 +16,8 @@ import { StderrLogger } from '../log/stderr-logger';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { sandboxPaths } from '../runtime/sandbox-paths';
 import { ContainerShim, ShimStdio } from './container-shim';
-import { reportReady, SHIM_SIGNALS } from './shim-launch';
+import { FORWARDED_SIGNALS } from '../runtime/signal-router';
+import { reportReady } from './shim-launch';
 
 export interface ShimArgs {
   config: RuntimeConfig;
@@ -30,7 +31,7 @@ async function main(): Promise<number> {
   const args = JSON.parse(process.argv[2]) as ShimArgs;
   const services = createContainer(args.config, shimLogger(args));
   const shim = services.get(ContainerShim);
-  for (const [name, number] of Object.entries(SHIM_SIGNALS)) process.on(name, () => shim.onSignal(number));
+  for (const [name, number] of Object.entries(FORWARDED_SIGNALS)) process.on(name, () => shim.onSignal(number));
   process.on('SIGWINCH', () => shim.onWindowChange());
   const openStdio = (init: ProcessModel): Promise<ShimStdio> =>
     args.consoleSocket ? openConsole(args.consoleSocket, init.rows && init.cols ? { rows: init.rows, cols: init.cols } : undefined) : Promise.resolve(processStdio());
