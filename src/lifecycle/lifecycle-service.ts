@@ -12,6 +12,7 @@ import { sandboxPaths } from '../runtime/sandbox-paths';
 import { ProcessList, ShimClient, ShimStats } from '../shim/shim-api';
 import { launchDetached } from '../shim/shim-launch';
 import type { ShimArgs } from '../shim/shim-main';
+import { writeFileAtomic } from './atomic-file';
 import { ContainerRecord, ContainerStatus, requireStatus } from './container-state';
 import { isSameProcessAlive } from './process-identity';
 import { StateStore } from './state-store';
@@ -53,7 +54,7 @@ export class LifecycleService {
     checkExecutable(sandbox.rootfsPath, sandbox.process);
     const pidFile = request.pidFile && path.resolve(request.pidFile);
     if (pidFile) checkWritableDir(pidFile);
-    if (fs.existsSync(sandboxPaths(this.config, request.id).stateFile)) {
+    if (this.store.exists(request.id)) {
       throw new RunvError('already-exists', `container ${JSON.stringify(request.id)} already exists`);
     }
     const args: ShimArgs = { config: this.config, id: request.id, bundle: sandbox.bundle, consoleSocket: request.consoleSocket, debug: request.debug };
@@ -169,14 +170,11 @@ function checkWritableDir(file: string): void {
   }
 }
 
-/** Written whole or not at all: callers read it as soon as runv exits. */
+/** Callers read it as soon as runv exits: written whole, or not at all. */
 export function writePidFile(file: string, pid: number): void {
-  const temporary = `${file}.${process.pid}.tmp`;
   try {
-    fs.writeFileSync(temporary, String(pid));
-    fs.renameSync(temporary, file);
+    writeFileAtomic(file, String(pid));
   } catch (error) {
-    fs.rmSync(temporary, { force: true });
     throw new RunvError('invalid-argument', `--pid-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

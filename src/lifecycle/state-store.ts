@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { validateContainerId } from '../core/container-id';
 import { RunvError } from '../core/errors';
 import { stateFileOf } from '../runtime/sandbox-paths';
+import { writeFileAtomic } from './atomic-file';
 import { ContainerRecord, ContainerStatus } from './container-state';
 import { isSameProcessAlive } from './process-identity';
 
@@ -27,10 +28,7 @@ export class StateStore {
   }
 
   write(record: ContainerRecord): void {
-    const file = stateFileOf(this.config.root, record.id);
-    const temporary = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(temporary, JSON.stringify(record) + '\n');
-    fs.renameSync(temporary, file);
+    writeFileAtomic(stateFileOf(this.config.root, record.id), JSON.stringify(record) + '\n');
   }
 
   /** Every container under --root, in id order; directories without a record (being created) are left out. */
