@@ -2,14 +2,14 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Args, Flags } from '@oclif/core';
+import { containerFlags, refusePreservedFds } from '../cli/container-flags';
 import { RunvCommand } from '../cli/runv-command';
-import { openConsole } from '../console/console-stdio';
+import { openStdio } from '../console/console-stdio';
 import { enterRawMode } from '../console/local-terminal';
 import { RunvError } from '../core/errors';
 import { LifecycleService, writePidFile } from '../lifecycle/lifecycle-service';
 import { execProcess } from '../lifecycle/exec-process';
 import { sandboxPaths } from '../runtime/sandbox-paths';
-import { ShimStdio } from '../shim/container-shim';
 import { relayExec } from '../shim/exec-client';
 import type { ExecRelayArgs } from '../shim/exec-main';
 import { launchDetached } from '../shim/shim-launch';
@@ -35,7 +35,7 @@ export default class Exec extends RunvCommand<typeof Exec> {
     cap: Flags.string({ char: 'c', summary: 'Accepted for runc compatibility: capabilities are not applied in the guest yet.', multiple: true }),
     'process-label': Flags.string({ summary: 'Accepted for runc compatibility: no SELinux in the guest.' }),
     apparmor: Flags.string({ summary: 'Accepted for runc compatibility: no AppArmor in the guest.' }),
-    'preserve-fds': Flags.integer({ summary: 'Host file descriptors cannot cross into a VM: only 0 is accepted.', default: 0, min: 0 }),
+    'preserve-fds': containerFlags['preserve-fds'],
   };
 
   async run(): Promise<void> {
@@ -46,7 +46,7 @@ export default class Exec extends RunvCommand<typeof Exec> {
     const terminal = (JSON.parse(processJson) as { terminal?: boolean }).terminal === true;
     const consoleSocket = this.flags['console-socket'];
     if (this.flags.detach && terminal && !consoleSocket) throw new RunvError('invalid-argument', 'a detached exec with a terminal needs --console-socket');
-    if (this.flags['preserve-fds'] > 0) throw new RunvError('invalid-argument', `--preserve-fds ${this.flags['preserve-fds']}: host file descriptors cannot be passed into the container's VM`);
+    refusePreservedFds(this.flags['preserve-fds']);
     const pidFile = this.flags['pid-file'] && path.resolve(this.flags['pid-file']);
     const execId = `exec-${crypto.randomBytes(8).toString('hex')}`;
     if (this.flags.detach) {
@@ -56,7 +56,7 @@ export default class Exec extends RunvCommand<typeof Exec> {
       return;
     }
     const shim = lifecycle.shimFor(args.id, 'exec in', ['running']);
-    const stdio = consoleSocket ? await openConsole(consoleSocket) : localStdio();
+    const stdio = await openStdio(consoleSocket);
     const restoreTerminal = consoleSocket ? () => undefined : enterRawMode(stdio, terminal);
     try {
       process.exitCode = await relayExec(shim, { processJson, execId }, stdio, () => pidFile && writePidFile(pidFile, process.pid));
@@ -72,10 +72,4 @@ function readProcessFile(file: string): string {
   } catch (error) {
     throw new RunvError('invalid-argument', `--process ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-}
-
-/** This terminal or these pipes. */
-function localStdio(): ShimStdio {
-  const { stdin, stdout, stderr } = process;
-  return { stdin, stdout, stderr, windowSize: () => (stdout.isTTY ? { rows: stdout.rows, cols: stdout.columns } : undefined) };
 }

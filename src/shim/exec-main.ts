@@ -3,9 +3,8 @@
  * process's, it reports on file descriptor 3 once the process runs, and it exits with that
  * process's exit status, so the pid written to --pid-file behaves as the process would.
  */
-import { openConsole } from '../console/console-stdio';
+import { openStdio } from '../console/console-stdio';
 import { RunvError } from '../core/errors';
-import { ShimStdio } from './container-shim';
 import { relayExec } from './exec-client';
 import { ShimClient } from './shim-api';
 import { reportReady } from './shim-launch';
@@ -16,15 +15,12 @@ export interface ExecRelayArgs {
   processJson: string;
   execId: string;
   consoleSocket?: string;
-  consoleSize?: { rows: number; cols: number };
 }
 
 async function main(): Promise<number> {
   const args = JSON.parse(process.argv[2]) as ExecRelayArgs;
   try {
-    const stdio: ShimStdio = args.consoleSocket
-      ? await openConsole(args.consoleSocket, args.consoleSize)
-      : { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+    const stdio = await openStdio(args.consoleSocket);
     const client = new ShimClient(args.id, args.shimSocket);
     return await relayExec(client, args, stdio, () => reportReady());
   } catch (error) {

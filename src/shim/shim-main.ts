@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import * as fs from 'node:fs';
-import { openConsole } from '../console/console-stdio';
+import { openStdio } from '../console/console-stdio';
 import { RunvError } from '../core/errors';
 import { Logger, silentLogger } from '../core/logger';
 import { ProcessModel } from '../core/model';
@@ -33,20 +33,15 @@ async function main(): Promise<number> {
   const shim = services.get(ContainerShim);
   for (const [name, number] of Object.entries(FORWARDED_SIGNALS)) process.on(name, () => shim.onSignal(number));
   process.on('SIGWINCH', () => shim.onWindowChange());
-  const openStdio = (init: ProcessModel): Promise<ShimStdio> =>
-    args.consoleSocket ? openConsole(args.consoleSocket, init.rows && init.cols ? { rows: init.rows, cols: init.cols } : undefined) : Promise.resolve(processStdio());
+  const initStdio = (init: ProcessModel): Promise<ShimStdio> => openStdio(args.consoleSocket, init.rows && init.cols ? { rows: init.rows, cols: init.cols } : undefined);
   try {
-    return await shim.serve({ id: args.id, bundle: args.bundle }, openStdio, () => reportReady());
+    return await shim.serve({ id: args.id, bundle: args.bundle }, initStdio, () => reportReady());
   } catch (error) {
     reportReady(error as Error);
     return error instanceof RunvError ? error.exitCode : 1;
   } finally {
     await services.get<Hypervisor>(Hypervisor).close();
   }
-}
-
-function processStdio(): ShimStdio {
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 }
 
 /** With --debug the shim logs to its state directory: its stderr belongs to the container. */
