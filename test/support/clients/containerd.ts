@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assertRuntimeRootEmpty } from './leftovers';
 import { BusyboxImage } from './busybox-image';
 import { ClientHome } from './client-home';
 import { check, Result, run, RunOptions, Running, runInTerminal } from './command';
@@ -89,10 +90,7 @@ export class Containerd implements Client {
     }
     const tasks = (await this.checkCtr(['task', 'list', '--quiet'])).stdout.trim();
     if (tasks) throw new Error(`ctr still lists tasks after delete: ${tasks}`);
-    const kept = fs.existsSync(this.runtimeRoot) ? fs.readdirSync(this.runtimeRoot) : [];
-    // Removed once reported, so the next test does not report it again.
-    for (const entry of kept) fs.rmSync(path.join(this.runtimeRoot, entry), { recursive: true, force: true });
-    if (kept.length > 0) throw new Error(`the runtime kept state in ${this.runtimeRoot} for deleted containers: ${kept.join(' ')}`);
+    assertRuntimeRootEmpty(this.runtimeRoot);
   }
 
   logTail(): string {

@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { assertRuntimeRootEmpty } from './leftovers';
 import { BusyboxImage } from './busybox-image';
 import { ClientHome } from './client-home';
 import { check, Result, run, RunOptions, Running, runInTerminal } from './command';
@@ -84,10 +84,7 @@ export class Dockerd implements Client {
     if (ids.length > 0) await this.checkDocker(['rm', '--force', ...ids]);
     const left = (await this.checkDocker(['ps', '--all', '--quiet'])).stdout.trim();
     if (left) throw new Error(`docker still lists containers after rm --force: ${left}`);
-    const kept = fs.existsSync(this.runtimeRoot) ? fs.readdirSync(this.runtimeRoot) : [];
-    // Removed once reported, so the next test does not report it again.
-    for (const entry of kept) fs.rmSync(path.join(this.runtimeRoot, entry), { recursive: true, force: true });
-    if (kept.length > 0) throw new Error(`the runtime kept state in ${this.runtimeRoot} for removed containers: ${kept.join(' ')}`);
+    assertRuntimeRootEmpty(this.runtimeRoot);
   }
 
   logTail(): string {

@@ -69,3 +69,13 @@ export function unmountUnder(dir: string): string[] {
   }
   return left;
 }
+
+/**
+ * Fails if the runtime kept state under its --root for containers the client removed; the
+ * entries are removed once reported, so the next test does not report them again.
+ */
+export function assertRuntimeRootEmpty(runtimeRoot: string): void {
+  const kept = fs.existsSync(runtimeRoot) ? fs.readdirSync(runtimeRoot) : [];
+  for (const entry of kept) fs.rmSync(path.join(runtimeRoot, entry), { recursive: true, force: true });
+  if (kept.length > 0) throw new Error(`the runtime kept state in ${runtimeRoot} for removed containers: ${kept.join(' ')}`);
+}
