@@ -132,7 +132,8 @@ export class LifecycleService {
       await this.endShim(record);
     }
     const paths = sandboxPaths(this.config, id);
-    await this.hypervisor.destroy(domainName(id));
+    // A shim that recorded the exit tore its VM down; one that died did not.
+    if (record.exitStatus === undefined) await this.hypervisor.destroy(domainName(id));
     for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
     fs.rmSync(paths.stateDir, { recursive: true, force: true });
     this.log.debug('lifecycle', 'container deleted', { id });

@@ -57,7 +57,15 @@ export interface ShimHandlers {
   exec(stream: ExecStream): void;
 }
 
+let loadedService: grpc.ServiceDefinition | undefined;
+
+/** Parsed once per process: the .proto file is read on first use only. */
 function shimService(): grpc.ServiceDefinition {
+  loadedService ??= loadShimService();
+  return loadedService;
+}
+
+function loadShimService(): grpc.ServiceDefinition {
   const definition = protoLoader.loadSync(PROTO_FILE, { keepCase: false, longs: Number, defaults: true, oneofs: true });
   const loaded = grpc.loadPackageDefinition(definition) as unknown as { runv: { shim: { v1: { Shim: grpc.ServiceClientConstructor } } } };
   return loaded.runv.shim.v1.Shim.service;
