@@ -69,6 +69,7 @@ static const char *tag_name(uint16_t tag)
 	case RUNV_A_RLIMIT_TYPE: return "RLIMIT_TYPE";
 	case RUNV_A_RLIMIT_SOFT: return "RLIMIT_SOFT";
 	case RUNV_A_RLIMIT_HARD: return "RLIMIT_HARD";
+	case RUNV_A_HOOK_PATH: return "HOOK_PATH";
 	default: return "attribute";
 	}
 }
@@ -348,14 +349,14 @@ fail:
 }
 
 /* Collects every value of a repeated str tag into a NULL-terminated array. */
-static char **collect_strs(const struct frame *f, uint16_t tag, struct reply *r)
+static char **collect_strs(const uint8_t *p, size_t len, uint16_t tag, struct reply *r)
 {
 	struct attr_iter it;
 	struct attr at;
 	size_t n = 0, i = 0;
 	char **v;
 
-	attr_iter_init(&it, f->payload, f->len);
+	attr_iter_init(&it, p, len);
 	while (attr_next(&it, &at) > 0)
 		n += at.tag == tag;
 	v = calloc(n + 1, sizeof(*v));
@@ -363,7 +364,7 @@ static char **collect_strs(const struct frame *f, uint16_t tag, struct reply *r)
 		reply_error(r, ENOMEM, "out of memory");
 		return NULL;
 	}
-	attr_iter_init(&it, f->payload, f->len);
+	attr_iter_init(&it, p, len);
 	while (attr_next(&it, &at) > 0) {
 		if (at.tag != tag)
 			continue;
@@ -422,7 +423,23 @@ static int parse_rlimit(struct rlimit_entry *e, const struct attr *nested, struc
 	return 0;
 }
 
-/* ADDITIONAL_GID and RLIMIT: the repeated fixed-size parts of a process spec. */
+static int parse_hook(struct hook_spec *h, const struct attr *nested, struct reply *r)
+{
+	if (find_str(nested->value, nested->len, RUNV_A_HOOK_PATH, true, &h->path, r) < 0 ||
+	    find_u32(nested->value, nested->len, RUNV_A_HOOK_TIMEOUT, false, &h->timeout, r) < 0)
+		return -1;
+	h->argv = collect_strs(nested->value, nested->len, RUNV_A_ARG, r);
+	h->envp = h->argv ? collect_strs(nested->value, nested->len, RUNV_A_ENV, r) : NULL;
+	if (!h->envp)
+		return -1;
+	if (!h->argv[0]) {
+		reply_error(r, EINVAL, "HOOK %s without ARG", h->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* ADDITIONAL_GID, RLIMIT and HOOK: the repeated parts of a process spec. */
 static int parse_lists(struct process_spec *s, const struct frame *f, struct reply *r)
 {
 	struct attr_iter it;
@@ -442,6 +459,13 @@ static int parse_lists(struct process_spec *s, const struct frame *f, struct rep
 				return -1;
 			}
 			if (parse_rlimit(&s->rlimits[s->nrlimits++], &at, r) < 0)
+				return -1;
+		} else if (at.tag == RUNV_A_HOOK) {
+			if (s->nhooks == MAX_HOOKS) {
+				reply_error(r, E2BIG, "more than %d HOOK", MAX_HOOKS);
+				return -1;
+			}
+			if (parse_hook(&s->hooks[s->nhooks++], &at, r) < 0)
 				return -1;
 		}
 	}
@@ -467,15 +491,15 @@ static int parse_process_spec(struct process_spec *s, const struct frame *f, str
 				    .uid = uid, .gid = gid, .umask = umask & 07777,
 				    .rows = (unsigned short)rows, .cols = (unsigned short)cols,
 				    .cwd = s->cwd };
-	s->argv = collect_strs(f, RUNV_A_ARG, r);
+	s->argv = collect_strs(f->payload, f->len, RUNV_A_ARG, r);
 	if (!s->argv)
 		return -1;
 	if (!s->argv[0]) {
 		reply_error(r, EINVAL, "missing ARG");
 		return -1;
 	}
-	s->envp = collect_strs(f, RUNV_A_ENV, r);
-	if (!s->envp)
+	s->envp = collect_strs(f->payload, f->len, RUNV_A_ENV, r);
+	if (!s->envp || find_str(f->payload, f->len, RUNV_A_HOOK_STATE, false, &s->hook_state, r) < 0)
 		return -1;
 	return parse_lists(s, f, r);
 }

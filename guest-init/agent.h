@@ -16,6 +16,7 @@
 #define MAX_MOUNTS 64
 #define MAX_RLIMITS 32
 #define MAX_GROUPS 64
+#define MAX_HOOKS 16
 
 /* A kernel filesystem from the spec, mounted inside the container root by its init. */
 struct mount_entry {
@@ -43,6 +44,14 @@ struct rlimit_entry {
 	struct rlimit limit;
 };
 
+/* A startContainer hook: the container's init runs it, in the container, before its program. */
+struct hook_spec {
+	char *path;
+	char **argv;          /* NULL terminated, owned */
+	char **envp;          /* NULL terminated, owned */
+	uint32_t timeout;     /* seconds; 0: HOOK_DEFAULT_TIMEOUT */
+};
+
 /* What START_PROCESS asks for, parsed and checked before forking. */
 struct process_spec {
 	bool init;
@@ -59,6 +68,9 @@ struct process_spec {
 	struct rlimit_entry rlimits[MAX_RLIMITS];
 	size_t nrlimits;
 	unsigned short rows, cols;
+	struct hook_spec hooks[MAX_HOOKS];
+	size_t nhooks;
+	char *hook_state;     /* the state JSON every hook reads on stdin */
 };
 
 /* Output fds: -1 once they reached end of file. */
@@ -133,6 +145,10 @@ void stdin_close(struct process *p);
 int process_spawn(struct agent *a, struct process *p, const struct process_spec *spec,
 		  struct reply *r);
 void process_spec_free(struct process_spec *spec);
+
+/* hooks.c: runs in the child; 0, or an errno with `what` saying which hook failed and how. */
+int hooks_run(const struct process_spec *s, char *what, size_t what_len);
+void hook_spec_free(struct hook_spec *h);
 void process_free(struct process *p);
 
 /* container.c */

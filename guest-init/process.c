@@ -30,6 +30,7 @@ struct stdio_fds {
 /* What a child that could not exec tells its parent through the CLOEXEC pipe. */
 struct child_report {
 	int err;
+	bool hook;            /* a startContainer hook failed: `what` says all, and no exit status */
 	char what[256];
 };
 
@@ -122,14 +123,19 @@ static int open_stdio(struct stdio_fds *io, const struct process_spec *s)
 	return 0;
 }
 
-static _Noreturn void child_fail(int report_fd, int err, const char *what)
+static _Noreturn void child_report_fail(int report_fd, int err, bool hook, const char *what)
 {
-	struct child_report rep = { .err = err };
+	struct child_report rep = { .err = err, .hook = hook };
 
 	snprintf(rep.what, sizeof(rep.what), "%s", what);
 	if (write(report_fd, &rep, sizeof(rep)) < 0)
 		_exit(126);
 	_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+static _Noreturn void child_fail(int report_fd, int err, const char *what)
+{
+	child_report_fail(report_fd, err, false, what);
 }
 
 static int attach_stdio(const struct stdio_fds *io, bool terminal)
@@ -238,6 +244,9 @@ static _Noreturn void child_main(struct agent *a, const struct container *c,
 		snprintf(what, sizeof(what), "chdir %s", s->cwd);
 		child_fail(report_fd, err, what);
 	}
+	err = hooks_run(s, what, sizeof(what));
+	if (err)
+		child_report_fail(report_fd, err, true, what);
 	err = exec_program(s->argv, s->envp);
 	snprintf(what, sizeof(what), "exec %s", s->argv[0]);
 	child_fail(report_fd, err, what);
@@ -292,6 +301,10 @@ static int await_exec(pid_t pid, int report_fd, struct reply *r)
 	rep.what[sizeof(rep.what) - 1] = '\0';
 	/* Reaped here so that no EXIT event follows this ERROR. */
 	waitpid(pid, NULL, 0);
+	if (rep.hook) {
+		reply_error(r, rep.err, "%s", rep.what);
+		return -1;
+	}
 	reply_error(r, rep.err, "%s: %s", rep.what, strerror(rep.err));
 	r->exit_status = rep.err == ENOENT || rep.err == ENOTDIR ? 127 : 126;
 	return -1;
@@ -348,6 +361,9 @@ void process_spec_free(struct process_spec *s)
 	free(s->argv);
 	free(s->envp);
 	free(s->cwd);
+	for (i = 0; i < s->nhooks; i++)
+		hook_spec_free(&s->hooks[i]);
+	free(s->hook_state);
 }
 
 void process_free(struct process *p)

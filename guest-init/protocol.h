@@ -92,6 +92,10 @@ enum runv_tag {
 	RUNV_A_COMMAND = 40,       /* str */
 	RUNV_A_TRUNCATED = 41,     /* u32 */
 	RUNV_A_ALL = 42,           /* u32 */
+	RUNV_A_HOOK = 60,          /* nested: HOOK_PATH, ARG+, ENV*, HOOK_TIMEOUT?; repeated */
+	RUNV_A_HOOK_PATH = 61,     /* str */
+	RUNV_A_HOOK_TIMEOUT = 62,  /* u32 seconds */
+	RUNV_A_HOOK_STATE = 63,    /* str: the container's state JSON, every hook's stdin */
 };
 
 #endif

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import { RunvError } from '../core/errors';
 import { ContainerModel, ProcessModel } from '../core/model';
 import { Attribute, AttributeReader, Frame, FrameDecoder, FrameError, attr, encodeFrame, isReply } from './codec';
-import { addContainerAttributes, processAddress, startProcessAttributes } from './messages';
+import { addContainerAttributes, GuestHooks, processAddress, startProcessAttributes } from './messages';
 import { Errno, MAX_DATA_CHUNK, MessageType, PROTOCOL_VERSION, Tag } from './protocol';
 
 /** An ERROR reply from the guest, with the errno it carried. */
@@ -122,8 +122,9 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     await this.request(MessageType.AddContainer, addContainerAttributes(container));
   }
 
-  async startProcess(process: ProcessModel): Promise<number> {
-    const reply = await this.request(MessageType.StartProcess, startProcessAttributes(process));
+  /** Starts a process; an init runs `guestHooks` first, in its container, and fails with them. */
+  async startProcess(process: ProcessModel, guestHooks?: GuestHooks): Promise<number> {
+    const reply = await this.request(MessageType.StartProcess, startProcessAttributes(process, guestHooks));
     return reply.required(Tag.Pid, reply.u32);
   }
 

@@ -1,4 +1,4 @@
-import { ContainerModel, ProcessModel } from '../core/model';
+import { ContainerModel, Hook, ProcessModel } from '../core/model';
 import { Attribute, attr } from './codec';
 import { Tag } from './protocol';
 
@@ -25,7 +25,14 @@ export function addContainerAttributes(container: ContainerModel): Attribute[] {
   return attributes;
 }
 
-export function startProcessAttributes(process: ProcessModel): Attribute[] {
+/** startContainer hooks, which the container's init runs inside the guest before its program. */
+export interface GuestHooks {
+  hooks: Hook[];
+  /** The container's state JSON, every hook's stdin. */
+  state: string;
+}
+
+export function startProcessAttributes(process: ProcessModel, guestHooks?: GuestHooks): Attribute[] {
   const attributes = [
     ...processAddress(process.containerId, process.processId),
     attr.u32(Tag.Init, process.init ? 1 : 0),
@@ -44,7 +51,13 @@ export function startProcessAttributes(process: ProcessModel): Attribute[] {
   if (process.umask !== undefined) attributes.push(attr.u32(Tag.Umask, process.umask));
   if (process.rows !== undefined) attributes.push(attr.u32(Tag.Rows, process.rows));
   if (process.cols !== undefined) attributes.push(attr.u32(Tag.Cols, process.cols));
+  if (guestHooks?.hooks.length) attributes.push(...guestHooks.hooks.map(hookAttribute), attr.str(Tag.HookState, guestHooks.state));
   return attributes;
+}
+
+function hookAttribute(hook: Hook): Attribute {
+  const timeout = hook.timeoutSeconds === undefined ? [] : [attr.u32(Tag.HookTimeout, hook.timeoutSeconds)];
+  return attr.nested(Tag.Hook, [attr.str(Tag.HookPath, hook.path), ...hook.args.map((a) => attr.str(Tag.Arg, a)), ...hook.env.map((e) => attr.str(Tag.Env, e)), ...timeout]);
 }
 
 export function processAddress(containerId: string, processId: string): Attribute[] {

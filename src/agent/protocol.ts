@@ -73,6 +73,11 @@ export enum Tag {
   Command = 40,
   Truncated = 41,
   All = 42,
+  // Hooks take 60 and up, leaving 43-59 to the storage and network attributes.
+  Hook = 60,
+  HookPath = 61,
+  HookTimeout = 62,
+  HookState = 63,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */
@@ -86,4 +91,6 @@ export const Errno = {
   EMSGSIZE: 90,
   EPROTONOSUPPORT: 93,
   EOPNOTSUPP: 95,
+  ETIMEDOUT: 110,
+  ECANCELED: 125,
 } as const;

@@ -55,6 +55,11 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
     return this.services;
   }
 
+  /** What went wrong without failing the command (hooks the spec only wants logged), on stderr. */
+  protected printWarnings(warnings: readonly string[]): void {
+    for (const warning of warnings) process.stderr.write(`runv: warning: ${warning}\n`);
+  }
+
   protected override async finally(error: Error | undefined): Promise<void> {
     if (this.services?.isBound(Hypervisor)) await this.services.get<Hypervisor>(Hypervisor).close();
     return super.finally(error);

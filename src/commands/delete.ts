@@ -9,6 +9,6 @@ export default class Delete extends RunvCommand<typeof Delete> {
 
   async run(): Promise<void> {
     const { args } = await this.parse(Delete);
-    await this.container.get(LifecycleService).delete(args.id, this.flags.force);
+    this.printWarnings(await this.container.get(LifecycleService).delete(args.id, this.flags.force));
   }
 }

@@ -36,7 +36,7 @@ export default class Run extends RunvCommand<typeof Run> {
     const lifecycle = this.container.get(LifecycleService);
     await lifecycle.create({ id, bundle: this.flags.bundle, pidFile: this.flags['pid-file'], consoleSocket: this.flags['console-socket'], debug: this.flags.debug });
     try {
-      await lifecycle.start(id);
+      this.printWarnings(await lifecycle.start(id));
     } catch (error) {
       await lifecycle.delete(id, true).catch(() => undefined);
       throw error;

@@ -8,6 +8,6 @@ export default class Start extends RunvCommand<typeof Start> {
 
   async run(): Promise<void> {
     const { args } = await this.parse(Start);
-    await this.container.get(LifecycleService).start(args.id);
+    this.printWarnings(await this.container.get(LifecycleService).start(args.id));
   }
 }

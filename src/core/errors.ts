@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'process-not-found'
   | 'process-not-executable'
   | 'interrupted'
+  | 'hook'
   | 'internal';
 
 const exitCodes: Record<ErrorCode, number> = {
@@ -31,6 +32,7 @@ const exitCodes: Record<ErrorCode, number> = {
   'process-not-executable': 126,
   // 128+N for signal N, given where the error is raised.
   interrupted: 130,
+  hook: 1,
   internal: 1,
 };
 

@@ -47,6 +47,20 @@ export interface VmResources {
   vcpus: number;
 }
 
+export const HOOK_KINDS = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
+export type HookKind = (typeof HOOK_KINDS)[number];
+
+/** A program run at a lifecycle step with the container's state JSON on stdin (the spec's hooks). */
+export interface Hook {
+  path: string;
+  /** argv, argv[0] included. */
+  args: string[];
+  env: string[];
+  timeoutSeconds?: number;
+}
+
+export type Hooks = Partial<Record<HookKind, Hook[]>>;
+
 export interface SandboxModel {
   id: string;
   bundle: string;
@@ -54,6 +68,7 @@ export interface SandboxModel {
   rootfsPath: string;
   resources: VmResources;
   annotations: Record<string, string>;
+  hooks: Hooks;
   container: ContainerModel;
   process: ProcessModel;
 }

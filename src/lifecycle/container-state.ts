@@ -1,4 +1,5 @@
 import { RunvError } from '../core/errors';
+import { Hook } from '../core/model';
 
 /**
  * A container's lifecycle, as the OCI runtime-spec names it. `creating` lasts while the VM
@@ -22,6 +23,8 @@ export interface ContainerRecord {
   annotations: Record<string, string>;
   /** The container init's exit status once stopped (128+N for signal N). */
   exitStatus?: number;
+  /** The spec's poststop hooks, which delete runs once the container is gone. */
+  poststop?: Hook[];
 }
 
 const NEXT: Readonly<Record<ContainerStatus, readonly ContainerStatus[]>> = {

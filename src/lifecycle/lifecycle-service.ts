@@ -14,6 +14,8 @@ import { launchDetached } from '../shim/shim-launch';
 import type { ShimArgs } from '../shim/shim-main';
 import { writeFileAtomic } from './atomic-file';
 import { ContainerRecord, ContainerStatus, requireStatus } from './container-state';
+import { runHostHooksWarning } from './hooks';
+import { toOciState } from './oci-state';
 import { isSameProcessAlive } from './process-identity';
 import { StateStore } from './state-store';
 import { refuseResourceChanges, Resources } from './update';
@@ -71,7 +73,8 @@ export class LifecycleService {
     return pid;
   }
 
-  start(id: string): Promise<void> {
+  /** Resolves with warnings for the caller (failed poststart hooks). */
+  start(id: string): Promise<string[]> {
     return this.withShim(id, 'start', ['created'], (shim) => shim.start());
   }
 
@@ -119,11 +122,12 @@ export class LifecycleService {
 
   /**
    * Removes a stopped container; --force first ends a live one. Whatever a dead shim left (its
-   * VM, its sockets) goes too, so nothing outlives the record.
+   * VM, its sockets) goes too, so nothing outlives the record. Then the poststop hooks run;
+   * resolves with their failures as warnings.
    */
-  async delete(id: string, force: boolean): Promise<void> {
+  async delete(id: string, force: boolean): Promise<string[]> {
     // runc's --force deletes what exists: callers (containerd's shim) run it after a plain delete.
-    if (force && !this.store.exists(id)) return;
+    if (force && !this.store.exists(id)) return [];
     const record = this.store.read(id);
     if (record.status !== 'stopped') {
       if (!force && record.status !== 'created') {
@@ -137,6 +141,7 @@ export class LifecycleService {
     for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
     fs.rmSync(paths.stateDir, { recursive: true, force: true });
     this.log.debug('lifecycle', 'container deleted', { id });
+    return runHostHooksWarning('poststop', record.poststop, toOciState({ ...record, status: 'stopped' }));
   }
 
   private async endShim(record: ContainerRecord): Promise<void> {

@@ -1,3 +1,5 @@
+import type { HookKind } from '../core/model';
+
 /** The subset of the OCI runtime-spec (config.json) that runv reads, as the spec names it. */
 export interface OciSpec {
   ociVersion: string;
@@ -6,6 +8,7 @@ export interface OciSpec {
   hostname?: string;
   mounts?: OciMount[];
   annotations?: Record<string, string>;
+  hooks?: OciHooks;
   linux?: {
     resources?: {
       memory?: { limit?: number };
@@ -31,3 +34,15 @@ export interface OciMount {
   source?: string;
   options?: string[];
 }
+
+/** A program the runtime runs at a lifecycle step, with the container's state JSON on stdin. */
+export interface OciHook {
+  path: string;
+  /** argv, argv[0] included, as execv takes it. */
+  args?: string[];
+  env?: string[];
+  /** Seconds before the hook is killed and counted as failed. */
+  timeout?: number;
+}
+
+export type OciHooks = Partial<Record<HookKind, OciHook[]>>;

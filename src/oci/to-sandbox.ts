@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { ContainerModel, GuestMount, INIT_PROCESS_ID, ProcessModel, ROOTFS_TAG, Rlimit, SandboxModel, VmResources } from '../core/model';
+import { ContainerModel, GuestMount, Hooks, HOOK_KINDS, INIT_PROCESS_ID, ProcessModel, ROOTFS_TAG, Rlimit, SandboxModel, VmResources } from '../core/model';
 import { invalidSpec } from '../core/errors';
-import { OciMount, OciProcess, OciSpec } from './spec';
+import { OciHooks, OciMount, OciProcess, OciSpec } from './spec';
 import { requireProcess } from './validate';
 
 export const DEFAULT_MEMORY_MIB = 256;
@@ -30,6 +30,7 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
     rootfsPath,
     resources: resourcesOf(spec),
     annotations: spec.annotations ?? {},
+    hooks: hooksOf(spec.hooks),
     container: containerOf(spec, options.id),
     process: processModel(process, { containerId: options.id, processId: INIT_PROCESS_ID, init: true, terminal: options.terminal }),
   };
@@ -60,6 +61,15 @@ export function cpusetSize(cpus: string): number {
     count += last - first + 1;
   }
   return count;
+}
+
+function hooksOf(hooks: OciHooks | undefined): Hooks {
+  const model: Hooks = {};
+  for (const kind of HOOK_KINDS) {
+    const list = hooks?.[kind];
+    if (list?.length) model[kind] = list.map((h) => ({ path: h.path, args: h.args?.length ? h.args : [h.path], env: h.env ?? [], timeoutSeconds: h.timeout }));
+  }
+  return model;
 }
 
 function containerOf(spec: OciSpec, id: string): ContainerModel {

@@ -1,5 +1,6 @@
 import { ATTRIBUTE_HEADER_SIZE, MAX_ATTRIBUTE_VALUE, MAX_PAYLOAD } from '../agent/protocol';
 import { invalidSpec, RunvError } from '../core/errors';
+import { HOOK_KINDS } from '../core/model';
 import { OciMount, OciProcess, OciSpec } from './spec';
 
 /**
@@ -23,6 +24,7 @@ export function parseSpec(text: string): OciSpec {
   optional(spec.mounts, 'mounts', (v, f) => array(v, f).forEach((m, i) => validateMount(m, `${f}[${i}]`)));
   optional(spec.annotations, 'annotations', (v, f) => Object.entries(object(v, f)).forEach(([k, s]) => string(s, `${f}.${k}`)));
   optional(spec.linux, 'linux', validateLinux);
+  optional(spec.hooks, 'hooks', validateHooks);
   return spec as unknown as OciSpec;
 }
 
@@ -90,6 +92,23 @@ function validateMount(value: unknown, field: string): OciMount {
   optional(m.source, `${field}.source`, string);
   optional(m.options, `${field}.options`, (v, f) => array(v, f).forEach((o, i) => string(o, `${f}[${i}]`)));
   return m as unknown as OciMount;
+}
+
+function validateHooks(value: unknown, field: string): void {
+  const hooks = object(value, field);
+  for (const kind of HOOK_KINDS) {
+    optional(hooks[kind], `${field}.${kind}`, (v, f) => array(v, f).forEach((h, i) => validateHook(h, `${f}[${i}]`)));
+  }
+}
+
+function validateHook(value: unknown, field: string): void {
+  const hook = object(value, field);
+  if (!nonEmptyString(hook.path, `${field}.path`).startsWith('/')) throw invalidSpec(`${field}.path`, 'must be an absolute path');
+  optional(hook.args, `${field}.args`, (v, f) => array(v, f).forEach((a, i) => string(a, `${f}[${i}]`)));
+  optional(hook.env, `${field}.env`, (v, f) => array(v, f).forEach((e, i) => string(e, `${f}[${i}]`)));
+  optional(hook.timeout, `${field}.timeout`, (v, f) => {
+    if (uint(v, f) === 0) throw invalidSpec(f, 'must be greater than zero');
+  });
 }
 
 function validateLinux(value: unknown, field: string): void {

@@ -7,7 +7,8 @@ import { Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
 import { ContainerRecord, ContainerStatus, canMove, requireStatus } from '../lifecycle/container-state';
 import { processStartTicks } from '../lifecycle/process-identity';
-import { OCI_VERSION } from '../lifecycle/oci-state';
+import { runHostHooks, runHostHooksWarning } from '../lifecycle/hooks';
+import { OCI_VERSION, toOciState } from '../lifecycle/oci-state';
 import { StateStore } from '../lifecycle/state-store';
 import { sandboxFromBundle } from '../runtime/bundle';
 import { CleanupStack } from '../runtime/cleanup-stack';
@@ -80,6 +81,11 @@ export class ContainerShim implements ShimHandlers {
       await this.running?.teardown().catch(() => undefined);
       await api.run();
       await stateDir.run();
+      // A failed create goes on as a delete would (the spec's rule), poststop hooks included.
+      if (this.record) {
+        const warnings = await runHostHooksWarning('poststop', this.record.poststop, toOciState({ ...this.record, status: 'stopped' }));
+        for (const warning of warnings) this.log.debug('shim', warning, { id: this.record.id });
+      }
       throw error;
     }
     created();
@@ -108,10 +114,12 @@ export class ContainerShim implements ShimHandlers {
       created: new Date().toISOString(),
       owner: '',
       annotations: this.sandbox.annotations,
+      poststop: this.sandbox.hooks.poststop,
     };
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox);
     await this.running.agent.addContainer(this.sandbox.container);
+    for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) await runHostHooks(kind, this.sandbox.hooks[kind], toOciState(this.record));
     const socket = this.paths.shimSocket;
     fs.rmSync(socket, { force: true });
     api.push('remove the shim socket', () => fs.rmSync(socket, { force: true }));
@@ -121,7 +129,8 @@ export class ContainerShim implements ShimHandlers {
     this.move('created');
   }
 
-  start(): Promise<void> {
+  /** Runs the init, after the startContainer hooks in the guest; resolves with the poststart hooks' warnings. */
+  start(): Promise<string[]> {
     return this.serialized(async () => {
       requireStatus(this.record, 'start', ['created']);
       const { agent } = this.running!;
@@ -129,8 +138,9 @@ export class ContainerShim implements ShimHandlers {
       const size = this.stdio.windowSize?.();
       if (init.terminal && size) Object.assign(init, size);
       const relay = new StdioRelay(agent, init.containerId, init.processId, this.stdio);
+      const guestHooks = { hooks: this.sandbox.hooks.startContainer ?? [], state: JSON.stringify(toOciState(this.record)) };
       await new Promise<void>((started, failed) => {
-        relay.run(() => agent.startProcess(init).then(() => started())).then(
+        relay.run(() => agent.startProcess(init, guestHooks).then(() => started())).then(
           (exit) => this.finish(exit.status),
           (error: RunvError) => {
             failed(error);
@@ -139,6 +149,7 @@ export class ContainerShim implements ShimHandlers {
         );
       });
       this.move('running');
+      return runHostHooksWarning('poststart', this.sandbox.hooks.poststart, toOciState(this.record));
     });
   }
 

@@ -14,6 +14,8 @@ const CODE_KEY = 'runv-code';
 const EXIT_CODE_KEY = 'runv-exit-code';
 /** Long enough for a pause or kill under TCG; a shim that does not answer by then is wedged. */
 const CALL_TIMEOUT_MS = 30_000;
+/** A start runs the spec's startContainer and poststart hooks, whose timeouts the caller does not know. */
+const START_TIMEOUT_MS = 10 * 60_000;
 
 export interface GuestProcessInfo {
   pid: number;
@@ -47,7 +49,8 @@ export type ExecStream = grpc.ServerDuplexStream<ExecInput, ExecOutput>;
 
 /** What the shim does for each call. */
 export interface ShimHandlers {
-  start(): Promise<void>;
+  /** Resolves with warnings for the caller to print (failed poststart hooks). */
+  start(): Promise<string[]>;
   kill(signal: number, all: boolean): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -83,7 +86,7 @@ export async function serveShim(socket: string, handlers: ShimHandlers): Promise
       );
     };
   server.addService(shimService(), {
-    start: unary(async () => (await handlers.start(), {})),
+    start: unary(async () => ({ warnings: await handlers.start() })),
     kill: unary(async (request: { signal: number; all: boolean }) => (await handlers.kill(request.signal, request.all), {})),
     pause: unary(async () => (await handlers.pause(), {})),
     resume: unary(async () => (await handlers.resume(), {})),
@@ -123,8 +126,8 @@ export class ShimClient {
     this.client = new Client(`unix://${socket}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
   }
 
-  start(): Promise<void> {
-    return this.call('start', {}).then(() => undefined);
+  start(): Promise<string[]> {
+    return this.call('start', {}, START_TIMEOUT_MS).then((reply) => (reply as { warnings: string[] }).warnings);
   }
 
   kill(signal: number, all: boolean): Promise<void> {
@@ -168,9 +171,9 @@ export class ShimClient {
     this.client.close();
   }
 
-  private call(method: string, request: object): Promise<unknown> {
+  private call(method: string, request: object, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const deadline = Date.now() + CALL_TIMEOUT_MS;
+      const deadline = Date.now() + timeoutMs;
       this.client[method](request, { deadline }, (error: grpc.ServiceError | null, response: unknown) =>
         error ? reject(this.fromServiceError(error)) : resolve(response),
       );

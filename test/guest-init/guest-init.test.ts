@@ -6,6 +6,7 @@ import { constants } from 'node:os';
 import * as path from 'node:path';
 import { AgentError, GuestProcess } from '../../src/agent/agent-client';
 import { attr, encodeFrame } from '../../src/agent/codec';
+import { Hook } from '../../src/core/model';
 import { Errno, HEADER_SIZE, MAGIC, MAX_COMMAND, MessageType, Tag } from '../../src/agent/protocol';
 import { GuestInit, assertExited, byPid, childrenOf, eventually, isAlive, until } from './harness';
 
@@ -359,6 +360,42 @@ describe('guest-init (standalone, --connect)', function () {
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => guest.run(sh(`printf ${i}; exit ${i}`))));
       results.forEach((result, i) => assertExited(result, { status: i, stdout: String(i) }));
       await eventually(() => childrenOf(guest.pid).length === 0, 'all children reaped');
+    });
+  });
+
+  describe('startContainer hooks', () => {
+    const state = JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'created', pid: 1234 });
+    const hook = (script: string, extra: Partial<Hook> = {}): Hook => ({ path: '/bin/sh', args: ['sh', '-c', script], env: [`D=${guest.dir}`], ...extra });
+    const marker = (name: string): string => path.join(guest.dir, name);
+
+    it('runs each hook in order before the program, with the state on stdin, its ARGs and only its ENV', async () => {
+      const script = 'cat > "$D/state"; echo "first $0 ${HOME-unset}" >> "$D/order"';
+      const first = hook(script, { args: ['sh', '-c', script, 'argv0'] });
+      const second = hook('echo second >> "$D/order"');
+      const watch = await guest.start(guest.spec(['cat', marker('order')]), { hooks: [first, second], state });
+      assertExited(await watch.result, { status: 0, stdout: 'first argv0 unset\nsecond\n' });
+      assert.equal(fs.readFileSync(marker('state'), 'utf8'), state);
+    });
+
+    it("fails the start with the hook's status; neither later hooks nor the program run, and no EXIT follows", async () => {
+      const exits: string[] = [];
+      guest.client.on('exit', (e) => exits.push(e.processId));
+      const process = guest.spec(['touch', marker('program-ran')], { processId: 'hooked' });
+      const error = await rejection(guest.client.startProcess(process, { hooks: [hook('exit 3'), hook('touch "$D/second-ran"')], state }));
+      assert.match(error.message, /^startContainer hook \/bin\/sh exited with status 3$/);
+      assert.equal(error.errno, Errno.ECANCELED);
+      assert.equal(error.exitStatus, undefined);
+      assertExited(await guest.run(['true']), { status: 0 });
+      assert.ok(!fs.existsSync(marker('second-ran')) && !fs.existsSync(marker('program-ran')));
+      assert.ok(!exits.includes('hooked'), `unexpected EXIT for the failed process: ${exits}`);
+    });
+
+    it('kills a hook that outlives its timeout and fails the start', async () => {
+      const started = Date.now();
+      const error = await rejection(guest.client.startProcess(guest.spec(['true']), { hooks: [hook('sleep 30', { timeoutSeconds: 1 })], state }));
+      assert.match(error.message, /timed out after 1 s/);
+      assert.equal(error.errno, Errno.ETIMEDOUT);
+      assert.ok(Date.now() - started < 10_000, 'the hook was not waited for to its end');
     });
   });
 

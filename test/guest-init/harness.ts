@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentClient, GuestProcess, ProcessExit, ProcessOutput } from '../../src/agent/agent-client';
 import { Attribute, AttributeReader, Frame, FrameDecoder, attr } from '../../src/agent/codec';
+import { GuestHooks } from '../../src/agent/messages';
 import { MessageType, Tag } from '../../src/agent/protocol';
 import { ProcessModel } from '../../src/core/model';
 import { processModel } from '../support/process-model';
@@ -181,13 +182,13 @@ export class GuestInit {
   }
 
   /** Starts a process and returns its watch; the START_PROCESS error, if any, is thrown. */
-  async start(process: ProcessModel): Promise<ProcessWatch> {
+  async start(process: ProcessModel, guestHooks?: GuestHooks): Promise<ProcessWatch> {
     // Watched before the request: output may follow the OK in the same read.
     const key = `${process.containerId}/${process.processId}`;
     const watch = new ProcessWatch(process.processId);
     this.watches.set(key, watch);
     try {
-      await this.client.startProcess(process);
+      await this.client.startProcess(process, guestHooks);
     } catch (error) {
       this.watches.delete(key);
       throw error;

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
 import { sandboxPaths } from '../../src/runtime/sandbox-paths';
+import { OciHook } from '../../src/oci/spec';
 import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
 
 /**
@@ -197,6 +198,59 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
     assertNothingLeft([c]);
   });
 
+  it('runs the hooks of each step with the state: on the host, and startContainer inside the container', async () => {
+    const c = id('hooks');
+    const marks = fs.mkdtempSync(path.join(work, 'hooks-'));
+    const record = (kind: string): OciHook => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${marks}/${kind}`] });
+    const b = bundle(['sleep', '600'], (spec) => {
+      spec.hostname = 'hooked';
+      spec.hooks = {
+        prestart: [record('prestart')],
+        createRuntime: [record('createRuntime')],
+        createContainer: [record('createContainer')],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', `{ cat; echo; hostname; } > /tmp/${c}`] }],
+        poststart: [record('poststart'), { path: '/bin/false' }],
+        poststop: [record('poststop')],
+      };
+    });
+    const stateOf = (kind: string): { status: string; pid: number; id: string } => JSON.parse(fs.readFileSync(path.join(marks, kind), 'utf8'));
+    const pidFile = path.join(work, 'hooks.pid');
+    createUnderSubreaper(['create', '--bundle', b, '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    const shimPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    for (const kind of ['prestart', 'createRuntime', 'createContainer']) assert.deepEqual(pick(stateOf(kind)), { id: c, status: 'creating', pid: shimPid }, kind);
+    assert.deepEqual(fs.readdirSync(marks).sort(), ['createContainer', 'createRuntime', 'prestart'], 'no later hook ran at create');
+    const start = await runv(['start', c]);
+    assert.equal(start.status, 0, start.stderr);
+    assert.equal(start.stderr, 'runv: warning: poststart hook /bin/false exited with status 1\n', 'a failed poststart hook is a warning');
+    const [startState, hostname] = fs.readFileSync(path.join(rootfs, 'tmp', c), 'utf8').split('\n');
+    assert.deepEqual(pick(JSON.parse(startState)), { id: c, status: 'created', pid: shimPid });
+    assert.equal(hostname, 'hooked', "startContainer ran in the container's namespaces, inside the VM");
+    assert.deepEqual(pick(stateOf('poststart')), { id: c, status: 'running', pid: shimPid });
+    assert.ok(!fs.existsSync(path.join(marks, 'poststop')));
+    assert.equal((await runv(['delete', '--force', c])).status, 0);
+    assert.deepEqual(pick(stateOf('poststop')), { id: c, status: 'stopped', pid: 0 });
+  });
+
+  it('fails create on a failed createRuntime hook and start on a failed startContainer hook, leaving nothing', async () => {
+    const marks = fs.mkdtempSync(path.join(work, 'failing-hooks-'));
+    const poststop = { path: '/bin/sh', args: ['sh', '-c', `touch ${marks}/poststop`] };
+    const failingCreate = bundle(['true'], (spec) => (spec.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo no GPU here >&2; exit 3'] }], poststop: [poststop] }));
+    assertOneLineError(await createDetached(['--bundle', failingCreate, id('createhook')]), /^runv: createRuntime hook \/bin\/sh exited with status 3: no GPU here$/m);
+    assert.ok(fs.existsSync(path.join(marks, 'poststop')), 'a failed create goes on as a delete: poststop runs');
+    const c = id('starthook');
+    const failingStart = bundle(['touch', '/tmp/program-ran'], (spec) => (spec.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 4'] }] }));
+    const pidFile = path.join(work, 'starthook.pid');
+    const life = createUnderSubreaper(['create', '--bundle', failingStart, '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    assertOneLineError(await runv(['start', c]), /^runv: startContainer hook \/bin\/sh exited with status 4$/m);
+    await life.done;
+    assert.equal((await state(c)).status, 'stopped');
+    assert.ok(!fs.existsSync(path.join(rootfs, 'tmp', 'program-ran')), 'the program did not run');
+    assert.equal((await runv(['delete', c])).status, 0);
+    assertNothingLeft(['lc-createhook', c]);
+  });
+
   it('answers bad input with one line, a non-zero exit, and nothing created', async () => {
     for (const command of ['start', 'state', 'kill', 'delete', 'pause', 'resume', 'ps', 'exec']) {
       assertOneLineError(await runv(command === 'exec' ? [command, 'lc-missing', 'true'] : [command, 'lc-missing']), /container "lc-missing" does not exist/);
@@ -239,6 +293,10 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
     for (const c of ids) assert.equal((await state(c)).status, 'created');
   });
 });
+
+function pick(state: { id: string; status: string; pid: number }): { id: string; status: string; pid: number } {
+  return { id: state.id, status: state.status, pid: state.pid };
+}
 
 async function waitForPidFile(file: string): Promise<void> {
   for (let i = 0; i < 600 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));

@@ -43,6 +43,9 @@ describe('config.json validation', () => {
     });
     assert.throws(() => parseSpec(text), (e: RunvError) => e.code === 'invalid-spec' && e.message === 'config.json: process: args and env together exceed the 64 KiB the guest protocol carries');
   });
+  it('names a hook with a relative path', () => assertInvalid(withSpec((s) => (s.hooks = { prestart: [{ path: 'bin/hook' }] })), 'hooks.prestart[0].path'));
+  it('names a hook timeout of zero', () => assertInvalid(withSpec((s) => (s.hooks = { poststop: [{ path: '/bin/true', timeout: 0 }] })), 'hooks.poststop[0].timeout'));
+  it('names a non-string hook argument', () => assertInvalid(withSpec((s) => (s.hooks = { createRuntime: [{ path: '/bin/true', args: ['true', 1] }] })), 'hooks.createRuntime[0].args[1]'));
   it('names a non-integer memory limit', () => assertInvalid(withSpec((s) => (s.linux = { resources: { memory: { limit: '1G' } } })), 'linux.resources.memory.limit'));
 });
 
@@ -87,6 +90,16 @@ describe('OCI spec -> sandbox model', () => {
   it('shares the rootfs read-only when root.readonly is set', () => {
     assert.equal(translate().container.rootfs.readonly, true);
     assert.equal(translate((s) => (s.root.readonly = false)).container.rootfs.readonly, false);
+  });
+
+  it('carries the hooks of each step, argv defaulting to the path and env to none', () => {
+    const hooks = translate((s) => (s.hooks = { poststart: [{ path: '/bin/true' }, { path: '/bin/sh', args: ['sh', '-c', 'exit 0'], env: ['A=1'], timeout: 5 }], prestart: [] })).hooks;
+    assert.deepEqual(hooks, {
+      poststart: [
+        { path: '/bin/true', args: ['/bin/true'], env: [], timeoutSeconds: undefined },
+        { path: '/bin/sh', args: ['sh', '-c', 'exit 0'], env: ['A=1'], timeoutSeconds: 5 },
+      ],
+    });
   });
 
   it('counts cpuset lists and rejects malformed ones', () => {
