@@ -1,15 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { inject, injectable } from 'inversify';
+import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
-import { SandboxModel } from '../core/model';
-import { sandboxFromBundle } from './bundle';
-import { CleanupStack } from './cleanup-stack';
-import { RuntimeConfig } from './runtime-config';
-import { RunningSandbox, SandboxLauncher } from './sandbox-launcher';
-import { sandboxPaths } from './sandbox-paths';
+import { LifecycleService } from '../lifecycle/lifecycle-service';
+import { ContainerShim, ShimStdio } from '../shim/container-shim';
 import { SignalRouter } from './signal-router';
-import { claimStateDir } from './state-dir';
-import { HostStdio, StdioRelay } from './stdio-relay';
+import { HostStdio } from './stdio-relay';
 import { enterRawMode } from '../console/local-terminal';
 
 export interface RunRequest {
@@ -22,72 +18,71 @@ export interface RunRequest {
   signals: EventEmitter;
 }
 
-/** `runv run`: one container in one fresh VM, in the foreground, until its init exits. */
+/**
+ * `runv run`: one container in one fresh VM, in the foreground, until its init exits. runv is
+ * the container's shim for that time, so `state`, `list`, `kill`, `exec` and `ps` reach it as
+ * they reach a detached one; it deletes the container when it ends, as runc does.
+ */
 @injectable()
 export class RunService {
   constructor(
-    @inject(SandboxLauncher) private readonly launcher: SandboxLauncher,
-    @inject(RuntimeConfig) private readonly config: RuntimeConfig,
+    @inject(ContainerShim) private readonly shim: ContainerShim,
+    @inject(LifecycleService) private readonly lifecycle: LifecycleService,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
   /** Resolves with the container's exit status (128+N when killed by signal N). */
   async run(request: RunRequest): Promise<number> {
-    const sandbox = sandboxFromBundle(request.id, request.bundle, request.terminal);
-    const { stdout } = request.stdio;
-    if (sandbox.process.terminal && stdout.isTTY && stdout.rows && stdout.columns) {
-      sandbox.process.rows = stdout.rows;
-      sandbox.process.cols = stdout.columns;
-    }
     const signals = new SignalRouter(request.signals);
     // A terminal that hangs up makes stdin emit 'error'; unheard, that would crash runv mid-run.
     const ignore = (): void => undefined;
     request.stdio.stdin.on('error', ignore);
-    const stateDir = new CleanupStack();
+    const onResize = (): void => this.shim.onWindowChange();
+    request.signals.on('SIGWINCH', onResize);
+    let restoreTerminal = (): void => undefined;
+    let startFailure: Error | undefined;
     try {
-      claimStateDir(sandbox.id, sandboxPaths(this.config, sandbox.id), stateDir);
-      const running = await this.launcher.launch(sandbox, signals.startAborted);
-      let restoreTerminal = (): void => undefined;
-      try {
-        restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
-        await running.agent.addContainer(sandbox.container);
-        return await this.supervise(running, sandbox, request, signals);
-      } finally {
-        restoreTerminal();
-        // The container's outcome is what the caller asked for: a cleanup problem is only reported.
-        await running.teardown().catch((error: Error) => request.stdio.stderr.write(`runv: warning: ${error.message}\n`));
-      }
+      const stdio = localStdio(request.stdio);
+      const status = await this.shim.serve({ id: request.id, bundle: request.bundle, terminal: request.terminal, aborted: signals.startAborted }, async () => stdio, () => {
+        // Raw only now: until the process runs, Ctrl-C must reach runv as SIGINT to abort the boot.
+        restoreTerminal = enterRawMode(request.stdio, this.shim.terminal);
+        this.start(signals, request.stdio).catch((error: Error) => (startFailure = error));
+      });
+      for (const warning of [...this.shim.warnings, ...(await this.lifecycle.delete(request.id, false))]) request.stdio.stderr.write(`runv: warning: ${warning}\n`);
+      if (startFailure) throw startFailure;
+      return status;
     } finally {
-      await stateDir.run();
+      restoreTerminal();
       signals.dispose();
+      request.signals.off('SIGWINCH', onResize);
       request.stdio.stdin.off('error', ignore);
     }
   }
 
-  private async supervise(running: RunningSandbox, sandbox: SandboxModel, request: RunRequest, signals: SignalRouter): Promise<number> {
-    const { agent } = running;
-    const { containerId, processId } = sandbox.process;
-    const onResize = (): void => {
-      const { rows, columns } = request.stdio.stdout;
-      if (rows && columns) agent.resize(containerId, processId, rows, columns).catch(() => undefined);
-    };
-    if (sandbox.process.terminal) request.signals.on('SIGWINCH', onResize);
-    const relay = new StdioRelay(agent, containerId, processId, request.stdio);
+  /**
+   * Starts the process, then forwards runv's signals to it; a stop signal before that ends the
+   * container instead, and a second stop signal ends it whatever its process does.
+   */
+  private async start(signals: SignalRouter, stdio: HostStdio): Promise<void> {
+    signals.forcedExit.then((status) => this.shim.destroy(status));
     try {
-      const exit = relay.run(async () => {
-        const pid = await agent.startProcess(sandbox.process);
-        this.log.debug('runtime', 'process started', { id: containerId, guestPid: pid, args: sandbox.process.args });
-        signals.forwardTo((signal) => {
-          this.log.debug('runtime', 'forwarding signal', { id: containerId, signal });
-          agent.signal(containerId, processId, signal).catch(() => undefined);
-        });
+      signals.startAborted.throwIfAborted();
+      const warnings = await this.shim.start();
+      for (const warning of warnings) stdio.stderr.write(`runv: warning: ${warning}\n`);
+      signals.forwardTo((signal) => {
+        this.log.debug('runtime', 'forwarding signal', { signal });
+        this.shim.kill(signal, false).catch(() => undefined);
       });
-      const status = await Promise.race([exit.then((e) => e.status), signals.forcedExit]);
-      this.log.debug('runtime', 'process exited', { id: containerId, status });
-      return status;
-    } finally {
-      request.signals.off('SIGWINCH', onResize);
-      relay.stop();
+    } catch (error) {
+      const status = error instanceof RunvError ? error.exitCode : 1;
+      await this.shim.destroy(status);
+      throw error;
     }
   }
+}
+
+/** runv's own stdio, as the container's; a terminal's size is read from stdout. */
+function localStdio(stdio: HostStdio): ShimStdio {
+  const { stdout } = stdio;
+  return { ...stdio, windowSize: () => (stdout.isTTY && stdout.rows && stdout.columns ? { rows: stdout.rows, cols: stdout.columns } : undefined) };
 }

@@ -23,6 +23,10 @@ import { ExecStream, ProcessList, serveShim, ShimHandlers, ShimStats } from './s
 export interface ShimRequest {
   id: string;
   bundle: string;
+  /** Overrides process.terminal from config.json (`run -t`). */
+  terminal?: boolean;
+  /** Stops the boot, cleaning up (a foreground run's Ctrl-C). */
+  aborted?: AbortSignal;
 }
 
 /** The container's terminal or pipes on the host, and how to read its window size. */
@@ -57,6 +61,8 @@ export class ContainerShim implements ShimHandlers {
   /** The host pids standing for running execs, by exec session. */
   private readonly execHostPids = new Map<object, number>();
   private readonly store: StateStore;
+  /** What went wrong after the container's outcome was known (its VM's teardown): the caller may print it. */
+  readonly warnings: string[] = [];
 
   constructor(
     @inject(SandboxLauncher) private readonly launcher: SandboxLauncher,
@@ -91,7 +97,7 @@ export class ContainerShim implements ShimHandlers {
     created();
     const status = await this.exited;
     this.log.debug('shim', 'container exited', { id: this.record.id, status });
-    await this.running!.teardown().catch((error: Error) => this.log.debug('shim', `teardown: ${error.message}`));
+    await this.running!.teardown().catch((error: Error) => this.warnings.push(error.message));
     await api.run();
     this.record = { ...this.record, exitStatus: status };
     this.move('stopped');
@@ -99,7 +105,7 @@ export class ContainerShim implements ShimHandlers {
   }
 
   private async create(request: ShimRequest, openStdio: StdioOpener, stateDir: CleanupStack, api: CleanupStack): Promise<void> {
-    this.sandbox = sandboxFromBundle(request.id, request.bundle);
+    this.sandbox = sandboxFromBundle(request.id, request.bundle, request.terminal);
     this.stdio = await openStdio(this.sandbox.process);
     this.paths = sandboxPaths(this.config, request.id);
     claimStateDir(request.id, this.paths, stateDir);
@@ -117,7 +123,7 @@ export class ContainerShim implements ShimHandlers {
       poststop: this.sandbox.hooks.poststop,
     };
     this.store.write(this.record);
-    this.running = await this.launcher.launch(this.sandbox);
+    this.running = await this.launcher.launch(this.sandbox, request.aborted);
     await this.running.agent.addContainer(this.sandbox.container);
     for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) await runHostHooks(kind, this.sandbox.hooks[kind], toOciState(this.record));
     const socket = this.paths.shimSocket;
@@ -127,6 +133,11 @@ export class ContainerShim implements ShimHandlers {
     api.push('stop the shim API', () => server.forceShutdown());
     this.running.agent.once('close', () => this.finish(VM_DIED_STATUS));
     this.move('created');
+  }
+
+  /** Whether the container's init has a terminal (config.json, or `run -t`). */
+  get terminal(): boolean {
+    return this.sandbox.process.terminal;
   }
 
   /** Runs the init, after the startContainer hooks in the guest; resolves with the poststart hooks' warnings. */
@@ -195,8 +206,9 @@ export class ContainerShim implements ShimHandlers {
     return { cpuTimeNs: stats.cpuTimeNs, memoryKib: stats.memoryKiB, vcpus: stats.vcpus };
   }
 
-  destroy(): Promise<void> {
-    return this.serialized(async () => this.finish(128 + SIGKILL));
+  /** Ends the container now, whatever its init does; it is reported as ended by `status`. */
+  destroy(status = 128 + SIGKILL): Promise<void> {
+    return this.serialized(async () => this.finish(status));
   }
 
   exec(stream: ExecStream): void {

@@ -29,13 +29,16 @@ export interface ShimArgs {
 
 async function main(): Promise<number> {
   const args = JSON.parse(process.argv[2]) as ShimArgs;
-  const services = createContainer(args.config, shimLogger(args));
+  const log = shimLogger(args);
+  const services = createContainer(args.config, log);
   const shim = services.get(ContainerShim);
   for (const [name, number] of Object.entries(FORWARDED_SIGNALS)) process.on(name, () => shim.onSignal(number));
   process.on('SIGWINCH', () => shim.onWindowChange());
   const initStdio = (init: ProcessModel): Promise<ShimStdio> => openStdio(args.consoleSocket, init.rows && init.cols ? { rows: init.rows, cols: init.cols } : undefined);
   try {
-    return await shim.serve({ id: args.id, bundle: args.bundle }, initStdio, () => reportReady());
+    const status = await shim.serve({ id: args.id, bundle: args.bundle }, initStdio, () => reportReady());
+    for (const warning of shim.warnings) log.debug('shim', warning, { id: args.id });
+    return status;
   } catch (error) {
     reportReady(error as Error);
     return error instanceof RunvError ? error.exitCode : 1;

@@ -126,6 +126,19 @@ describe('runv run (real libvirt, real VM)', function () {
     assert.equal(r.stdout, 'ready\ngot TERM\n');
   });
 
+  it('is a container for the other commands while it runs: state, list, exec and kill reach it; it is deleted when it ends', async () => {
+    const run = runv(['run', '--bundle', bundle(args('sh', '-c', 'echo ready; sleep 600')), 'it-visible']);
+    await waitForOutput(run.child, 'ready');
+    const state = JSON.parse((await runv(['state', 'it-visible'])).stdout) as { status: string; pid: number };
+    assert.deepEqual([state.status, state.pid], ['running', run.child.pid], "runv run is the container's process, as runc run is");
+    assert.match((await runv(['list', '-q'])).stdout, /^it-visible$/m);
+    assert.equal((await runv(['exec', 'it-visible', 'sh', '-c', 'echo from exec'])).stdout, 'from exec\n');
+    assert.equal((await runv(['kill', 'it-visible', 'KILL'])).status, 0);
+    const r = await run;
+    assert.equal(r.status, 137, r.stderr);
+    assert.match((await runv(['state', 'it-visible'])).stderr, /does not exist/);
+  });
+
   it('applies rlimits, and reports an init the kernel killed as 128+signal', async () => {
     const r = await runv(['run', '--bundle', bundle((spec) => {
       spec.process!.args = ['sh', '-c', 'ulimit -t; while :; do :; done'];
