@@ -339,6 +339,8 @@ static void handle_add_container(struct agent *a, const struct frame *f, struct 
 	}
 	if (parse_mounts(c, f, r) < 0 || setup_rootfs(c, f, r) < 0)
 		goto fail;
+	if (a->cgroups && cgroup_create(c) < 0)
+		LOG_ERRNO("container %s: no cgroup, it runs without limits", c->id);
 	c->next = a->containers;
 	a->containers = c;
 	a->ncontainers++;
@@ -729,6 +731,76 @@ static void handle_list_processes(struct agent *a, const struct frame *f, struct
 	r->code = -1; /* replied */
 }
 
+/* Writes each CGROUP_FILE's value; stops at the first that fails, naming it. */
+static void handle_set_cgroup(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct container *c = lookup_container(a, f, r);
+	struct attr_iter it;
+	struct attr at;
+
+	if (!c)
+		return;
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		char *name = NULL, *value = NULL;
+		int rc = -1;
+
+		if (at.tag != RUNV_A_CGROUP_FILE)
+			continue;
+		if (find_str(at.value, at.len, RUNV_A_CGROUP_FILE_NAME, true, &name, r) > 0 &&
+		    find_str(at.value, at.len, RUNV_A_CGROUP_FILE_VALUE, true, &value, r) > 0) {
+			rc = cgroup_set(c, name, value);
+			if (rc < 0)
+				reply_error(r, errno, "%s %s: %s", name, value, strerror(errno));
+			else
+				LOG_INFO("container %s: %s = %s", c->id, name, value);
+		}
+		free(name);
+		free(value);
+		if (rc < 0)
+			return;
+	}
+}
+
+/* Replies itself: each CGROUP_FILE_NAME asked for comes back as a CGROUP_FILE with its value. */
+static void handle_read_cgroup(struct agent *a, const struct frame *f, struct reply *r)
+{
+	struct container *c = lookup_container(a, f, r);
+	struct frame_writer w;
+	struct attr_iter it;
+	struct attr at;
+	char name[64], value[4096];
+
+	if (!c)
+		return;
+	channel_frame(&a->ch, &w, RUNV_OK, f->id);
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		if (at.tag != RUNV_A_CGROUP_FILE_NAME)
+			continue;
+		if (at.len >= sizeof(name) || memchr(at.value, '\0', at.len)) {
+			reply_error(r, EINVAL, "bad CGROUP_FILE_NAME");
+			return;
+		}
+		memcpy(name, at.value, at.len);
+		name[at.len] = '\0';
+		if (cgroup_get(c, name, value, sizeof(value)) < 0) {
+			reply_error(r, errno, "%s: %s", name, strerror(errno));
+			return;
+		}
+		if (!payload_has_room(&w, 3 * RUNV_ATTR_HEADER_SIZE + at.len + strlen(value))) {
+			reply_error(r, EMSGSIZE, "cgroup files do not fit one frame");
+			return;
+		}
+		fw_nested_begin(&w, RUNV_A_CGROUP_FILE);
+		fw_str(&w, RUNV_A_CGROUP_FILE_NAME, name);
+		fw_str(&w, RUNV_A_CGROUP_FILE_VALUE, value);
+		fw_nested_end(&w);
+	}
+	channel_send(&a->ch, &w);
+	r->code = -1; /* replied */
+}
+
 /*
  * The host's reader of this output went away (`runv run ... | head -1`): closing our end gives
  * the process EPIPE on its next write, as a broken pipe on the host would.
@@ -776,6 +848,8 @@ static void dispatch(struct agent *a, const struct frame *f, struct reply *r)
 	case RUNV_SHUTDOWN: handle_shutdown(a, r); break;
 	case RUNV_CLOSE_OUTPUT: handle_close_output(a, f, r); break;
 	case RUNV_LIST_PROCESSES: handle_list_processes(a, f, r); break;
+	case RUNV_SET_CGROUP: handle_set_cgroup(a, f, r); break;
+	case RUNV_READ_CGROUP: handle_read_cgroup(a, f, r); break;
 	default: reply_error(r, EOPNOTSUPP, "message type 0x%x not supported", f->type);
 	}
 }

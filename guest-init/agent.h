@@ -36,6 +36,7 @@ struct container {
 	struct mount_entry mounts[MAX_MOUNTS];
 	size_t nmounts;
 	pid_t init_pid;       /* 0 until INIT started; namespaces for later processes */
+	bool cgroup;          /* has /sys/fs/cgroup/runv-<id> (PID 1 mode only) */
 	struct container *next;
 };
 
@@ -96,6 +97,7 @@ struct process {
 
 struct agent {
 	bool pid1;
+	bool cgroups;         /* the VM's own cgroup2 hierarchy is set up: never a host's */
 	struct channel ch;
 	int sigfd;
 	bool hello_seen;
@@ -145,6 +147,14 @@ void stdin_close(struct process *p);
 int process_spawn(struct agent *a, struct process *p, const struct process_spec *spec,
 		  struct reply *r);
 void process_spec_free(struct process_spec *spec);
+
+/* cgroup.c: -1 with errno; EPERM for a file outside the allowed ones. */
+int cgroup_setup(void);
+int cgroup_create(struct container *c);
+int cgroup_join(const struct container *c);
+int cgroup_write_file(const char *path, const char *value);
+int cgroup_set(const struct container *c, const char *file, const char *value);
+ssize_t cgroup_get(const struct container *c, const char *file, char *buf, size_t n);
 
 /* hooks.c: runs in the child; 0, or an errno with `what` saying which hook failed and how. */
 int hooks_run(const struct process_spec *s, char *what, size_t what_len);

@@ -46,7 +46,7 @@ static int set_nonblock(int fd)
 }
 
 /* PID-1 mode: bring up the VM, return the host channel. Fatal errors power off. */
-static int boot_vm(void)
+static int boot_vm(struct agent *a)
 {
 	int failed, fd;
 
@@ -57,6 +57,9 @@ static int boot_vm(void)
 	if (failed)
 		LOG_ERROR("%d kernel modules failed to load", failed);
 	sysinit_loopback_up();
+	a->cgroups = cgroup_setup() == 0;
+	if (!a->cgroups)
+		LOG_ERROR("no cgroups: containers run without limits");
 	fd = sysinit_open_port(AGENT_PORT_NAME, PORT_WAIT_MS);
 	if (fd < 0)
 		sysinit_fatal("no host channel");
@@ -113,7 +116,7 @@ int main(int argc, char **argv)
 			sysinit_fatal("no signalfd");
 		return 1;
 	}
-	fd = connect_path ? channel_connect_unix(connect_path) : boot_vm();
+	fd = connect_path ? channel_connect_unix(connect_path) : boot_vm(a);
 	if (fd < 0 || set_nonblock(fd) < 0) {
 		if (a->pid1)
 			sysinit_fatal("no host channel");

@@ -228,6 +228,8 @@ static _Noreturn void child_main(struct agent *a, const struct container *c,
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Before attach_stdio, so that setup errors are logged to guest-init's stderr. */
+	if (cgroup_join(c) < 0)
+		child_fail(report_fd, errno, "join the container's cgroup");
 	step = "enter container";
 	if (a->pid1 && s->init && container_enter_root(c) < 0)
 		child_fail(report_fd, errno, step);

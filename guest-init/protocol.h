@@ -44,6 +44,8 @@ enum runv_type {
 	RUNV_SHUTDOWN = 0x15,
 	RUNV_CLOSE_OUTPUT = 0x16,
 	RUNV_LIST_PROCESSES = 0x17,
+	RUNV_SET_CGROUP = 0x1E,
+	RUNV_READ_CGROUP = 0x1F,
 	RUNV_STDOUT = 0x20,
 	RUNV_STDERR = 0x21,
 	RUNV_EXIT = 0x22,
@@ -96,6 +98,9 @@ enum runv_tag {
 	RUNV_A_HOOK_PATH = 61,     /* str */
 	RUNV_A_HOOK_TIMEOUT = 62,  /* u32 seconds */
 	RUNV_A_HOOK_STATE = 63,    /* str: the container's state JSON, every hook's stdin */
+	RUNV_A_CGROUP_FILE = 64,   /* nested: CGROUP_FILE_NAME, CGROUP_FILE_VALUE?; repeated */
+	RUNV_A_CGROUP_FILE_NAME = 65, /* str, "memory.max", ... */
+	RUNV_A_CGROUP_FILE_VALUE = 66, /* str */
 };
 
 #endif

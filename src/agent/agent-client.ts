@@ -164,6 +164,18 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
     }));
   }
 
+  /** Writes files of the container's cgroup in the guest (`memory.max`, ...), in order. */
+  async setCgroup(containerId: string, files: Record<string, string>): Promise<void> {
+    const entries = Object.entries(files).map(([name, value]) => attr.nested(Tag.CgroupFile, [attr.str(Tag.CgroupFileName, name), attr.str(Tag.CgroupFileValue, value)]));
+    await this.request(MessageType.SetCgroup, [attr.str(Tag.ContainerId, containerId), ...entries]);
+  }
+
+  /** Reads files of the container's cgroup in the guest, by name. */
+  async readCgroup(containerId: string, names: string[]): Promise<Record<string, string>> {
+    const reply = await this.request(MessageType.ReadCgroup, [attr.str(Tag.ContainerId, containerId), ...names.map((n) => attr.str(Tag.CgroupFileName, n))]);
+    return Object.fromEntries(reply.nested(Tag.CgroupFile).map((f) => [f.required(Tag.CgroupFileName, f.str), f.required(Tag.CgroupFileValue, f.str)]));
+  }
+
   async shutdown(): Promise<void> {
     await this.request(MessageType.Shutdown, []);
   }

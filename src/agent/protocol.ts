@@ -26,6 +26,8 @@ export enum MessageType {
   Shutdown = 0x15,
   CloseOutput = 0x16,
   ListProcesses = 0x17,
+  SetCgroup = 0x1e,
+  ReadCgroup = 0x1f,
   Stdout = 0x20,
   Stderr = 0x21,
   Exit = 0x22,
@@ -78,6 +80,9 @@ export enum Tag {
   HookPath = 61,
   HookTimeout = 62,
   HookState = 63,
+  CgroupFile = 64,
+  CgroupFileName = 65,
+  CgroupFileValue = 66,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */

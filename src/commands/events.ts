@@ -16,26 +16,41 @@ export default class Events extends RunvCommand<typeof Events> {
     const { args } = await this.parse(Events);
     const lifecycle = this.container.get(LifecycleService);
     const intervalMs = parseDuration(this.flags.interval);
+    let oomKills: number | undefined;
+    let nextStats = 0;
     for (;;) {
       const record = lifecycle.store.read(args.id);
       if (record.status === 'stopped') {
         if (this.flags.stats) throw new RunvError('invalid-state', `container ${JSON.stringify(args.id)} is stopped`);
         return print({ type: 'exit', id: args.id, data: { status: record.exitStatus ?? 0 } });
       }
-      print({ type: 'stats', id: args.id, data: runcStats(await lifecycle.stats(args.id)) });
+      const stats = await lifecycle.stats(args.id);
+      // An OOM kill shows as a rise of the cgroup's count, checked more often than stats are printed.
+      const kills = stats.container?.oomKills;
+      if (kills !== undefined && oomKills !== undefined && kills > oomKills) print({ type: 'oom', id: args.id });
+      oomKills = kills ?? oomKills;
+      if (Date.now() >= nextStats) {
+        print({ type: 'stats', id: args.id, data: runcStats(stats) });
+        nextStats = Date.now() + intervalMs;
+      }
       if (this.flags.stats) return;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, OOM_POLL_MS)));
     }
   }
 }
+
+const OOM_POLL_MS = 1000;
 
 function print(event: object): void {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
 
-/** The fields of runc's stats that a VM seen from libvirt can fill. */
+/** runc's stats fields: the container's cgroup in the guest, or the whole VM while it is paused. */
 function runcStats(stats: ShimStats): object {
-  return { cpu: { usage: { total: stats.cpuTimeNs } }, memory: { usage: { usage: stats.memoryKib * 1024, limit: stats.memoryKib * 1024 } }, vcpus: stats.vcpus };
+  const vm = { cpuTimeNs: stats.cpuTimeNs, memoryBytes: stats.memoryKib * 1024, vcpus: stats.vcpus };
+  const c = stats.container;
+  if (!c) return { cpu: { usage: { total: vm.cpuTimeNs } }, memory: { usage: { usage: vm.memoryBytes, limit: vm.memoryBytes } }, vm };
+  return { cpu: { usage: { total: c.cpuUsageNs } }, memory: { usage: { usage: c.memoryUsageBytes, limit: c.memoryLimitBytes }, oomKills: c.oomKills }, pids: { current: c.pids }, vm };
 }
 
 function parseDuration(text: string): number {

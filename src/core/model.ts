@@ -40,6 +40,8 @@ export interface ContainerModel {
   rootfs: { source: string; fstype: string; options: string; readonly: boolean };
   hostname?: string;
   mounts: GuestMount[];
+  /** The spec's limits, as files of the container's cgroup in the guest (`memory.max`: ...). */
+  cgroup: Record<string, string>;
 }
 
 export interface VmResources {

@@ -18,7 +18,7 @@ import { runHostHooksWarning } from './hooks';
 import { toOciState } from './oci-state';
 import { isSameProcessAlive } from './process-identity';
 import { StateStore } from './state-store';
-import { refuseResourceChanges, Resources } from './update';
+import { LinuxResources, refuseUnsupported } from '../oci/cgroup-resources';
 
 export interface CreateRequest {
   id: string;
@@ -98,10 +98,10 @@ export class LifecycleService {
     return this.withShim(id, 'get the stats of', LIVE, (shim) => shim.stats());
   }
 
-  /** Resources the VM can change are none yet: see refuseResourceChanges. */
-  async update(id: string, resources: Resources): Promise<void> {
-    requireStatus(this.store.read(id), 'update', LIVE);
-    refuseResourceChanges(resources);
+  /** Changes the container's memory, cpu and pids limits; what a VM cannot change is refused by name. */
+  update(id: string, resources: LinuxResources): Promise<void> {
+    refuseUnsupported(resources);
+    return this.withShim(id, 'update', ['created', 'running'], (shim) => shim.update(JSON.stringify(resources)));
   }
 
   /** A client of a container's shim, after checking the container is in a status the action needs. */

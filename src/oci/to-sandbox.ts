@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { ContainerModel, GuestMount, Hooks, HOOK_KINDS, INIT_PROCESS_ID, ProcessModel, ROOTFS_TAG, Rlimit, SandboxModel, VmResources } from '../core/model';
 import { invalidSpec } from '../core/errors';
+import { cgroupFiles, LinuxResources } from './cgroup-resources';
 import { OciHooks, OciMount, OciProcess, OciSpec } from './spec';
 import { requireProcess } from './validate';
 
@@ -24,14 +25,15 @@ export interface TranslateOptions {
 export function specToSandbox(spec: OciSpec, options: TranslateOptions): SandboxModel {
   const process = requireProcess(spec);
   const rootfsPath = path.resolve(options.bundle, spec.root.path);
+  const resources = resourcesOf(spec);
   return {
     id: options.id,
     bundle: options.bundle,
     rootfsPath,
-    resources: resourcesOf(spec),
+    resources,
     annotations: spec.annotations ?? {},
     hooks: hooksOf(spec.hooks),
-    container: containerOf(spec, options.id),
+    container: containerOf(spec, options.id, resources),
     process: processModel(process, { containerId: options.id, processId: INIT_PROCESS_ID, init: true, terminal: options.terminal }),
   };
 }
@@ -72,8 +74,9 @@ function hooksOf(hooks: OciHooks | undefined): Hooks {
   return model;
 }
 
-function containerOf(spec: OciSpec, id: string): ContainerModel {
+function containerOf(spec: OciSpec, id: string, resources: VmResources): ContainerModel {
   return {
+    cgroup: cgroupFiles((spec.linux?.resources ?? {}) as LinuxResources, resources.memoryMiB * MIB),
     id,
     rootfs: { source: ROOTFS_TAG, fstype: '9p', options: 'trans=virtio,version=9p2000.L,msize=262144', readonly: spec.root.readonly ?? false },
     hostname: spec.hostname,

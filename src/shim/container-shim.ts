@@ -3,6 +3,7 @@ import { inject, injectable } from 'inversify';
 import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { ProcessModel, SandboxModel } from '../core/model';
+import { cgroupFiles, LinuxResources } from '../oci/cgroup-resources';
 import { Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
 import { ContainerRecord, ContainerStatus, canMove, requireStatus } from '../lifecycle/container-state';
@@ -38,6 +39,7 @@ export interface ShimStdio extends HostStdio {
 export type StdioOpener = (init: ProcessModel) => Promise<ShimStdio>;
 
 const SIGKILL = 9;
+const MIB = 1024 * 1024;
 /** Signals whose default action is to do nothing: they do not end a container that is only created. */
 const IGNORED_BY_DEFAULT = new Set([17, 18, 23, 28]);
 /** The status reported when the VM itself died under the container. */
@@ -125,6 +127,8 @@ export class ContainerShim implements ShimHandlers {
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox, request.aborted);
     await this.running.agent.addContainer(this.sandbox.container);
+    const { cgroup } = this.sandbox.container;
+    if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);
     for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) await runHostHooks(kind, this.sandbox.hooks[kind], toOciState(this.record));
     const socket = this.paths.shimSocket;
     fs.rmSync(socket, { force: true });
@@ -200,10 +204,33 @@ export class ContainerShim implements ShimHandlers {
     return { processes, hostPids: [process.pid, ...this.execHostPids.values()] };
   }
 
+  /** Changes the limits of the container's cgroup in the guest: linux.resources as JSON. */
+  update(resourcesJson: string): Promise<void> {
+    return this.serialized(async () => {
+      requireStatus(this.record, 'update', ['created', 'running']);
+      const files = cgroupFiles(JSON.parse(resourcesJson) as LinuxResources, this.sandbox.resources.memoryMiB * MIB);
+      if (Object.keys(files).length) await this.running!.agent.setCgroup(this.record.id, files);
+    });
+  }
+
+  /** The VM's use from libvirt and, unless the guest is frozen, the container's from its cgroup. */
   async stats(): Promise<ShimStats> {
-    const stats = await this.hypervisor.stats(domainName(this.record.id));
-    if (!stats) throw new RunvError('invalid-state', `container ${JSON.stringify(this.record.id)} has no VM`);
-    return { cpuTimeNs: stats.cpuTimeNs, memoryKib: stats.memoryKiB, vcpus: stats.vcpus };
+    const vm = await this.hypervisor.stats(domainName(this.record.id));
+    if (!vm) throw new RunvError('invalid-state', `container ${JSON.stringify(this.record.id)} has no VM`);
+    const stats = { cpuTimeNs: vm.cpuTimeNs, memoryKib: vm.memoryKiB, vcpus: vm.vcpus };
+    if (this.record.status === 'paused') return stats;
+    const files = await this.running!.agent.readCgroup(this.record.id, ['memory.current', 'memory.max', 'memory.events', 'pids.current', 'cpu.stat']);
+    const limit = files['memory.max'].trim();
+    return {
+      ...stats,
+      container: {
+        memoryUsageBytes: Number(files['memory.current']),
+        memoryLimitBytes: limit === 'max' ? this.sandbox.resources.memoryMiB * MIB : Number(limit),
+        oomKills: keyedValue(files['memory.events'], 'oom_kill'),
+        pids: Number(files['pids.current']),
+        cpuUsageNs: keyedValue(files['cpu.stat'], 'usage_usec') * 1000,
+      },
+    };
   }
 
   /** Ends the container now, whatever its init does; it is reported as ended by `status`. */
@@ -243,4 +270,10 @@ export class ContainerShim implements ShimHandlers {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/** A value of a flat keyed cgroup file ("oom_kill 2" in memory.events); 0 when absent. */
+function keyedValue(text: string, key: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${key} `));
+  return line ? Number(line.slice(key.length + 1)) : 0;
 }

@@ -34,6 +34,16 @@ export interface ShimStats {
   cpuTimeNs: number;
   memoryKib: number;
   vcpus: number;
+  container?: ContainerStats;
+}
+
+/** The container's cgroup in the guest. */
+export interface ContainerStats {
+  memoryUsageBytes: number;
+  memoryLimitBytes: number;
+  oomKills: number;
+  pids: number;
+  cpuUsageNs: number;
 }
 
 export type ExecInput =
@@ -56,6 +66,7 @@ export interface ShimHandlers {
   resume(): Promise<void>;
   processes(): Promise<ProcessList>;
   stats(): Promise<ShimStats>;
+  update(resourcesJson: string): Promise<void>;
   destroy(): Promise<void>;
   exec(stream: ExecStream): void;
 }
@@ -92,6 +103,7 @@ export async function serveShim(socket: string, handlers: ShimHandlers): Promise
     resume: unary(async () => (await handlers.resume(), {})),
     processes: unary(async () => handlers.processes()),
     stats: unary(async () => handlers.stats()),
+    update: unary(async (request: { resourcesJson: string }) => (await handlers.update(request.resourcesJson), {})),
     destroy: unary(async () => (await handlers.destroy(), {})),
     exec: (stream: ExecStream) => handlers.exec(stream),
   });
@@ -148,6 +160,10 @@ export class ShimClient {
 
   stats(): Promise<ShimStats> {
     return this.call('stats', {}) as Promise<ShimStats>;
+  }
+
+  update(resourcesJson: string): Promise<void> {
+    return this.call('update', { resourcesJson }).then(() => undefined);
   }
 
   destroy(): Promise<void> {

@@ -251,6 +251,38 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
     assertNothingLeft(['lc-createhook', c]);
   });
 
+  it('limits the container by its cgroup in the guest: spec limits at create, update changes them, events reports use and OOM kills', async () => {
+    const c = id('limits');
+    const b = bundle(['sh', '-c', 'sleep 600 & wait'], (spec) => (spec.linux = { resources: { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 40 } } as never }));
+    const pidFile = path.join(work, 'limits.pid');
+    createUnderSubreaper(['create', '--bundle', b, '--pid-file', pidFile, c]);
+    await waitForPidFile(pidFile);
+    await runv(['start', c]);
+    const stats = JSON.parse((await runv(['events', '--stats', c])).stdout).data;
+    assert.equal(stats.memory.usage.limit, 64 * 1024 * 1024, "the spec's memory limit is the container's, inside a larger VM");
+    assert.equal(stats.pids.current, 2);
+    const update = (resources: object): Promise<Result> => runv(['update', '--resources', '-', c], JSON.stringify(resources));
+    assert.equal((await update({ pids: { limit: 4 } })).status, 0);
+    const forks = await runv(['exec', c, 'sh', '-c', 'for i in 1 2 3 4; do sleep 1 & done; wait']);
+    assert.match(forks.stderr, /can't fork/, 'the new pids limit holds');
+    assertOneLineError(await update({ memory: { limit: 4 * 1024 * 1024 * 1024 } }), /memory.limit: 4096 MiB is more than the 128 MiB the VM booted with/);
+    assertOneLineError(await update({ cpu: { cpus: '0-3' }, blockIO: { weight: 10 } }), /cannot update linux.resources.cpu.cpus, linux.resources.blockIO:/);
+    assert.equal((await update({ memory: { limit: 16 * 1024 * 1024 }, pids: { limit: -1 }, cpu: { shares: 512, quota: 50000, period: 100000 } })).status, 0);
+    assert.equal(JSON.parse((await runv(['events', '--stats', c])).stdout).data.memory.usage.limit, 16 * 1024 * 1024);
+    const events = spawn(RUNV, ['--root', ROOT, 'events', '--interval', '60s', c], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let lines = '';
+    events.stdout!.on('data', (d) => (lines += d));
+    try {
+      await until(() => lines.includes('"stats"'), 'the first stats line');
+      const hog = await runv(['exec', c, 'sh', '-c', 'x=$(head -c 40000000 /dev/zero | tr "\\0" a)']);
+      assert.equal(hog.status, 137, 'the kernel in the VM killed the process that went over 16 MiB');
+      await until(() => lines.includes('"oom"'), 'an oom event');
+      assert.deepEqual(JSON.parse(lines.split('\n').find((l) => l.includes('"oom"'))!), { type: 'oom', id: c });
+    } finally {
+      events.kill();
+    }
+  });
+
   it('answers bad input with one line, a non-zero exit, and nothing created', async () => {
     for (const command of ['start', 'state', 'kill', 'delete', 'pause', 'resume', 'ps', 'exec']) {
       assertOneLineError(await runv(command === 'exec' ? [command, 'lc-missing', 'true'] : [command, 'lc-missing']), /container "lc-missing" does not exist/);
@@ -296,6 +328,11 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
 
 function pick(state: { id: string; status: string; pid: number }): { id: string; status: string; pid: number } {
   return { id: state.id, status: state.status, pid: state.pid };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(check(), `${what} never came`);
 }
 
 async function waitForPidFile(file: string): Promise<void> {
