@@ -92,6 +92,9 @@ enum runv_tag {
 	RUNV_A_COMMAND = 40,       /* str */
 	RUNV_A_TRUNCATED = 41,     /* u32 */
 	RUNV_A_ALL = 42,           /* u32 */
+	RUNV_A_SHARE = 43,         /* nested as MOUNT; MOUNT_DEST is the share's name */
+	RUNV_A_MASKED_PATH = 44,   /* str, repeated */
+	RUNV_A_READONLY_PATH = 45, /* str, repeated */
 };
 
 #endif

@@ -73,6 +73,9 @@ export enum Tag {
   Command = 40,
   Truncated = 41,
   All = 42,
+  Share = 43,
+  MaskedPath = 44,
+  ReadonlyPath = 45,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */

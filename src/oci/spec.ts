@@ -7,6 +7,8 @@ export interface OciSpec {
   mounts?: OciMount[];
   annotations?: Record<string, string>;
   linux?: {
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
     resources?: {
       memory?: { limit?: number };
       cpu?: { quota?: number; period?: number; cpus?: string };

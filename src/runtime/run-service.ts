@@ -33,7 +33,7 @@ export class RunService {
 
   /** Resolves with the container's exit status (128+N when killed by signal N). */
   async run(request: RunRequest): Promise<number> {
-    const sandbox = sandboxFromBundle(request.id, request.bundle, request.terminal);
+    const sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver, terminal: request.terminal });
     const { stdout } = request.stdio;
     if (sandbox.process.terminal && stdout.isTTY && stdout.rows && stdout.columns) {
       sandbox.process.rows = stdout.rows;
@@ -50,7 +50,7 @@ export class RunService {
       let restoreTerminal = (): void => undefined;
       try {
         restoreTerminal = enterRawMode(request.stdio, sandbox.process.terminal);
-        await running.agent.addContainer(sandbox.container);
+        await running.agent.addContainer(running.container);
         return await this.supervise(running, sandbox, request, signals);
       } finally {
         restoreTerminal();

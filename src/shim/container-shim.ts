@@ -93,7 +93,7 @@ export class ContainerShim implements ShimHandlers {
   }
 
   private async create(request: ShimRequest, openStdio: StdioOpener, stateDir: CleanupStack, api: CleanupStack): Promise<void> {
-    this.sandbox = sandboxFromBundle(request.id, request.bundle);
+    this.sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver });
     this.stdio = await openStdio(this.sandbox.process);
     this.paths = sandboxPaths(this.config, request.id);
     claimStateDir(request.id, this.paths, stateDir);
@@ -111,7 +111,7 @@ export class ContainerShim implements ShimHandlers {
     };
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox);
-    await this.running.agent.addContainer(this.sandbox.container);
+    await this.running.agent.addContainer(this.running.container);
     const socket = this.paths.shimSocket;
     fs.rmSync(socket, { force: true });
     api.push('remove the shim socket', () => fs.rmSync(socket, { force: true }));
