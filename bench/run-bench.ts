@@ -12,21 +12,19 @@
  * this checkout's guest-init (`bin/run.js image build`).
  */
 import 'reflect-metadata';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { domainName } from '../src/hypervisor/domain-model';
-import { DEFAULT_LIBVIRT_URI } from '../src/runtime/runtime-config';
 import { CURRENT_LINK, DEFAULT_IMAGES_DIR, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
-import { defaultRuntimeConfig } from '../src/runtime/runtime-config';
-import { sandboxPaths } from '../src/runtime/sandbox-paths';
 import { busyboxRootfs, makeBundle } from '../test/support/busybox-bundle';
+import { storageReport } from './storage';
+import { table } from './table';
+import { Workspace } from './workspace';
 import {
-  cliArgs, ContainerTracker, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
+  cliArgs, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
   runvRuntime, statusOf, timeLifecycle,
 } from './oci-runtimes';
-import { assertSucceeded, countQemus, liveChildren, sleep, start } from './processes';
+import { assertSucceeded, countQemus, start } from './processes';
 import { median, seconds, summarize } from './stats';
 import { BareTarget, RunvTarget, timeBareQemu, timeRunv } from './subjects';
 import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv } from './trace';
@@ -59,87 +57,7 @@ function currentImage(): Image {
   return { kernel: path.join(dir, VMLINUX_FILE), initrd: path.join(dir, INITRD_FILE), manifest };
 }
 
-const virsh = (...args: string[]): string => execFileSync('virsh', ['-c', DEFAULT_LIBVIRT_URI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-const domainsStartingWith = (prefix: string): string[] =>
-  virsh('list', '--all', '--name').split('\n').map((l) => l.trim()).filter((name) => name.startsWith(prefix));
-
-/** Everything the bench made goes, whatever happened: children, containers, domains, sockets, temp files. */
-class Workspace implements ContainerTracker {
-  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-bench-'));
-  readonly root = path.join(this.dir, 'root');
-  /** Unique to this bench run, so that its domains are told apart from anyone else's. */
-  private readonly idPrefix = `bench-${process.pid.toString(36)}-`;
-  private readonly ids: string[] = [];
-  /** Containers created through the runc interface and not deleted yet. */
-  private readonly containers = new Map<string, OciRuntime>();
-  private cleaned: Promise<void> | undefined;
-
-  newId(kind: string, n: number): string {
-    const id = `${this.idPrefix}${kind}${n}`;
-    this.ids.push(id);
-    return id;
-  }
-
-  created(runtime: OciRuntime, id: string): void {
-    this.containers.set(id, runtime);
-  }
-
-  deleted(id: string): void {
-    this.containers.delete(id);
-  }
-
-  pidFile(id: string): string {
-    return path.join(this.dir, `${id}.pid`);
-  }
-
-  consoleLog(id: string): string {
-    return sandboxPaths(defaultRuntimeConfig({ root: this.root }), id).consoleLog;
-  }
-
-  cleanUp(): Promise<void> {
-    this.cleaned ??= this.doCleanUp();
-    return this.cleaned;
-  }
-
-  private async doCleanUp(): Promise<void> {
-    const exits = [...liveChildren].map((child) => new Promise((resolve) => child.once('close', resolve)));
-    for (const child of liveChildren) child.kill('SIGKILL');
-    await Promise.race([Promise.all(exits), sleep(5000)]);
-    for (const [id, runtime] of this.containers) {
-      try {
-        execFileSync(runtime.command, cliArgs(runtime, 'delete', '--force', id), { stdio: ['ignore', 'ignore', 'pipe'], timeout: CLI_TIMEOUT_MS });
-      } catch (error) {
-        process.stderr.write(`bench: cannot delete --force ${runtime.name} container ${id}: ${(error as Error).message}\n`);
-      }
-    }
-    // A runv killed mid-run leaves its domain and agent socket behind.
-    for (const domain of domainsStartingWith(domainName(this.idPrefix))) {
-      try {
-        virsh('destroy', domain);
-      } catch (error) {
-        process.stderr.write(`bench: cannot destroy ${domain}: ${(error as Error).message}\n`);
-      }
-    }
-    const config = defaultRuntimeConfig({ root: this.root });
-    for (const id of this.ids) {
-      const paths = sandboxPaths(config, id);
-      for (const socket of [paths.agentSocket, paths.shimSocket]) fs.rmSync(socket, { force: true });
-    }
-    fs.rmSync(this.dir, { recursive: true, force: true });
-    const left = domainsStartingWith(domainName(this.idPrefix));
-    if (left.length) throw new Error(`domains left behind: ${left.join(', ')}`);
-  }
-}
-
-function row(cells: readonly string[], widths: readonly number[]): string {
-  return `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [row(header, widths), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map((r) => row(r, widths))].join('\n');
-}
 
 /** Median time of each phase end across runs, and the step from the previous phase's median. */
 function phaseRows(phases: readonly string[], timelines: readonly Timeline[]): string[][] {
@@ -383,6 +301,7 @@ async function main(): Promise<void> {
     const { subjects, skipped } = runcInterfaceSubjects(work, rootfs, trueBundle);
     process.stdout.write(['', ...(await stateReport(work, subjects, skipped)), ''].join('\n'));
     process.stdout.write(['', ...(await lifecycleReport(work, runs, subjects, skipped)), ''].join('\n'));
+    process.stdout.write(['', ...(await storageReport(work, runvRuntime(RUNV, work.root), runs)), ''].join('\n'));
   } finally {
     await work.cleanUp();
   }

@@ -2,6 +2,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -226,41 +227,82 @@ static bool valid_mount_dest(const char *dest)
 	return true;
 }
 
+static char **collect_strs(const uint8_t *p, size_t len, uint16_t tag, struct reply *r);
+
+/* A bind source is a path inside one of the container's shares: relative, with no "..". */
+static int bind_source(struct container *c, struct mount_entry *m, struct reply *r)
+{
+	char path[PATH_MAX];
+	char *abs;
+
+	if (!m->source || m->source[0] == '/' ||
+	    strstr(m->source, "..") ||
+	    snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/shares/%s", c->id, m->source) >=
+		    (int)sizeof(path)) {
+		reply_error(r, EINVAL, "bad bind MOUNT_SOURCE %s", m->source ? m->source : "");
+		return -1;
+	}
+	abs = strdup(path);
+	if (!abs) {
+		reply_error(r, ENOMEM, "out of memory");
+		return -1;
+	}
+	free(m->source);
+	m->source = abs;
+	return 0;
+}
+
+static bool has_option(const char *options, const char *word)
+{
+	size_t len = strlen(word);
+	const char *p = options;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && strncmp(p, word, len) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
 static int parse_mount(struct container *c, const struct attr *nested, struct reply *r)
 {
 	struct mount_entry *m = &c->mounts[c->nmounts];
 	char *options = NULL;
-	int rc = -1;
 
 	*m = (struct mount_entry){ 0 };
 	if (find_str(nested->value, nested->len, RUNV_A_MOUNT_TYPE, true, &m->type, r) < 0 ||
 	    find_str(nested->value, nested->len, RUNV_A_MOUNT_DEST, true, &m->dest, r) < 0 ||
 	    find_str(nested->value, nested->len, RUNV_A_MOUNT_SOURCE, false, &m->source, r) < 0 ||
 	    find_str(nested->value, nested->len, RUNV_A_MOUNT_OPTIONS, false, &options, r) < 0)
-		goto out;
-	if (!is_kernel_fs(m->type)) {
-		LOG_INFO("container %s: skipping %s mount on %s (not supported yet)", c->id,
-			 m->type, m->dest);
-		rc = 0;
-		goto out;
+		goto fail;
+	m->bind = strcmp(m->type, "bind") == 0;
+	if (!m->bind && !is_kernel_fs(m->type)) {
+		reply_error(r, EOPNOTSUPP, "mount type %s (on %s) is not supported", m->type, m->dest);
+		goto fail;
 	}
 	if (!valid_mount_dest(m->dest)) {
 		reply_error(r, EINVAL, "bad MOUNT_DEST %s", m->dest);
-		goto out;
+		goto fail;
 	}
+	if (m->bind && bind_source(c, m, r) < 0)
+		goto fail;
+	m->recursive = has_option(options, "rbind");
 	if (mount_options_parse(options ? options : "", &m->flags, &m->data) < 0) {
 		reply_error(r, ENOMEM, "out of memory");
-		goto out;
+		goto fail;
 	}
 	free(options);
 	c->nmounts++;
 	return 0;
-out:
+fail:
 	free(options);
 	free(m->type);
 	free(m->dest);
 	free(m->source);
-	return rc;
+	return -1;
 }
 
 static int parse_mounts(struct container *c, const struct frame *f, struct reply *r)
@@ -277,6 +319,34 @@ static int parse_mounts(struct container *c, const struct frame *f, struct reply
 			return -1;
 		}
 		if (parse_mount(c, &at, r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Each SHARE is mounted now, outside the container's root: bind sources live there. */
+static int mount_shares(struct container *c, const struct frame *f, struct reply *r)
+{
+	struct attr_iter it;
+	struct attr at;
+
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		char *type = NULL, *source = NULL, *name = NULL, *options = NULL;
+		int rc;
+
+		if (at.tag != RUNV_A_SHARE)
+			continue;
+		rc = find_str(at.value, at.len, RUNV_A_MOUNT_TYPE, true, &type, r) < 0 ||
+		     find_str(at.value, at.len, RUNV_A_MOUNT_SOURCE, true, &source, r) < 0 ||
+		     find_str(at.value, at.len, RUNV_A_MOUNT_DEST, true, &name, r) < 0 ||
+		     find_str(at.value, at.len, RUNV_A_MOUNT_OPTIONS, false, &options, r) < 0 ||
+		     container_mount_share(c, name, source, type, options ? options : "", r) < 0;
+		free(type);
+		free(source);
+		free(name);
+		free(options);
+		if (rc)
 			return -1;
 	}
 	return 0;
@@ -337,7 +407,11 @@ static void handle_add_container(struct agent *a, const struct frame *f, struct 
 		reply_error(r, EEXIST, "container %s exists", c->id);
 		goto fail;
 	}
-	if (parse_mounts(c, f, r) < 0 || setup_rootfs(c, f, r) < 0)
+	c->masked_paths = collect_strs(f->payload, f->len, RUNV_A_MASKED_PATH, r);
+	c->readonly_paths = c->masked_paths ?
+		collect_strs(f->payload, f->len, RUNV_A_READONLY_PATH, r) : NULL;
+	if (!c->readonly_paths || parse_mounts(c, f, r) < 0 || setup_rootfs(c, f, r) < 0 ||
+	    mount_shares(c, f, r) < 0 || container_resolve_mounts(c, r) < 0)
 		goto fail;
 	if (a->cgroups && cgroup_create(c) < 0)
 		LOG_ERRNO("container %s: no cgroup, it runs without limits", c->id);
@@ -347,6 +421,7 @@ static void handle_add_container(struct agent *a, const struct frame *f, struct 
 	LOG_INFO("container %s added, rootfs %s", c->id, c->rootfs);
 	return;
 fail:
+	container_unmount_rootfs(c);
 	container_free(c);
 }
 

@@ -14,17 +14,23 @@
 #define MAX_PROCESSES 1024
 #define MAX_ID_LEN 255
 #define MAX_MOUNTS 64
+#define MAX_SHARES 8
 #define MAX_RLIMITS 32
 #define MAX_GROUPS 64
 #define MAX_HOOKS 16
 
-/* A kernel filesystem from the spec, mounted inside the container root by its init. */
+/*
+ * A kernel filesystem or a bind mount from the spec, mounted inside the container root by its
+ * init. A bind's source is a path inside one of the container's shares.
+ */
 struct mount_entry {
 	char *type;
 	char *source;
-	char *dest;
+	char *dest;           /* inside the root, symlinks resolved when the container is added */
 	char *data;           /* option words that are not MS_ flags, joined by commas */
 	unsigned long flags;  /* MS_ flags parsed from the option words */
+	bool bind;
+	bool recursive;       /* rbind */
 };
 
 struct container {
@@ -35,6 +41,10 @@ struct container {
 	char *hostname;
 	struct mount_entry mounts[MAX_MOUNTS];
 	size_t nmounts;
+	char *shares[MAX_SHARES]; /* names of the shares mounted for it, unmounted on SHUTDOWN */
+	size_t nshares;
+	char **masked_paths;  /* NULL terminated */
+	char **readonly_paths; /* NULL terminated */
 	pid_t init_pid;       /* 0 until INIT started; namespaces for later processes */
 	bool cgroup;          /* has /sys/fs/cgroup/runv-<id> (PID 1 mode only) */
 	struct container *next;
@@ -147,6 +157,8 @@ void stdin_close(struct process *p);
 int process_spawn(struct agent *a, struct process *p, const struct process_spec *spec,
 		  struct reply *r);
 void process_spec_free(struct process_spec *spec);
+/* Frees a NULL-terminated array of strings and the strings; NULL is fine. */
+void strv_free(char **v);
 
 /* cgroup.c: -1 with errno; EPERM for a file outside the allowed ones. */
 int cgroup_setup(void);
@@ -170,6 +182,22 @@ int mount_options_parse(const char *options, unsigned long *flags, char **data);
 /* Child side, before exec: the container's mounts and root switch. */
 int container_enter_root(const struct container *c);
 int container_join_namespaces(const struct container *c);
+int mkdir_p(const char *path, mode_t mode);
+/* root + path, where root "/" adds nothing. */
+int join_path(char *buf, size_t size, const char *root, const char *path);
+/* Loads the modules a filesystem type needs, then mounts; a device source may appear late. */
+int mount_loading(const char *source, const char *target, const char *fstype,
+		  unsigned long flags, const char *data);
+
+/* mounts.c: the container's filesystems beyond its rootfs */
+#define CONTAINERS_DIR "/run/runv/containers"
+int container_mount_share(struct container *c, const char *name, const char *source,
+			  const char *fstype, const char *options, struct reply *r);
+int container_resolve_mounts(struct container *c, struct reply *r);
+/* Child side: one spec mount (kernel filesystem or bind) under root. */
+int mount_entry_apply(const char *root, const struct mount_entry *m);
+int bind_entry(const struct mount_entry *m, const char *target);
+int mask_and_protect_paths(const struct container *c);
 
 /* members.c */
 /*

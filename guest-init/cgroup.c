@@ -105,19 +105,28 @@ int cgroup_write_file(const char *path, const char *value)
 	return n < 0 ? -1 : 0;
 }
 
-int cgroup_set(const struct container *c, const char *file, const char *value)
+/* The path of an allowed file of the container's cgroup, into path[PATH_MAX]. */
+static int allowed_path(char *path, const struct container *c, const char *file,
+			const char *const *allowed, size_t n)
 {
-	char path[PATH_MAX];
-
 	if (!c->cgroup) {
 		errno = EOPNOTSUPP;
 		return -1;
 	}
-	if (!listed(file, writable, sizeof(writable) / sizeof(writable[0]))) {
+	if (!listed(file, allowed, n)) {
 		errno = EPERM;
 		return -1;
 	}
-	return cgroup_path(path, sizeof(path), c, file) < 0 ? -1 : cgroup_write_file(path, value);
+	return cgroup_path(path, PATH_MAX, c, file);
+}
+
+int cgroup_set(const struct container *c, const char *file, const char *value)
+{
+	char path[PATH_MAX];
+
+	if (allowed_path(path, c, file, writable, sizeof(writable) / sizeof(writable[0])) < 0)
+		return -1;
+	return cgroup_write_file(path, value);
 }
 
 /* Reads a whole (small) cgroup file into buf, NUL terminated; returns its length or -1. */
@@ -127,15 +136,7 @@ ssize_t cgroup_get(const struct container *c, const char *file, char *buf, size_
 	ssize_t len, got = 0;
 	int fd;
 
-	if (!c->cgroup) {
-		errno = EOPNOTSUPP;
-		return -1;
-	}
-	if (!listed(file, readable, sizeof(readable) / sizeof(readable[0]))) {
-		errno = EPERM;
-		return -1;
-	}
-	if (cgroup_path(path, sizeof(path), c, file) < 0)
+	if (allowed_path(path, c, file, readable, sizeof(readable) / sizeof(readable[0])) < 0)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sysinit.h"
 
-#define CONTAINERS_DIR "/run/runv/containers"
+#define DEVICE_WAIT_US 5000000
+#define DEVICE_POLL_US 10000
 
-static int mkdir_p(const char *path, mode_t mode)
+int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t i, n = strlen(path);
@@ -38,6 +40,27 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* A disk's node appears once its driver, just loaded, has probed it: give it a moment. */
+static void wait_for_device(const char *source)
+{
+	int waited = 0;
+
+	while (access(source, F_OK) < 0 && waited < DEVICE_WAIT_US) {
+		usleep(DEVICE_POLL_US);
+		waited += DEVICE_POLL_US;
+	}
+}
+
+int mount_loading(const char *source, const char *target, const char *fstype,
+		  unsigned long flags, const char *data)
+{
+	if (sysinit_load_module_list(fstype) > 0)
+		LOG_ERROR("some modules for %s failed to load", fstype);
+	if (strncmp(source, "/dev/", 5) == 0)
+		wait_for_device(source);
+	return mount(source, target, fstype, flags, data);
+}
+
 int container_mount_rootfs(struct container *c, const char *source, const char *fstype,
 			   const char *options, struct reply *r)
 {
@@ -56,7 +79,7 @@ int container_mount_rootfs(struct container *c, const char *source, const char *
 		reply_error(r, errno, "mkdir %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (mount(source, path, fstype, flags, options) < 0) {
+	if (mount_loading(source, path, fstype, flags, options) < 0) {
 		reply_error(r, errno, "mount %s (%s) on %s: %s", source, fstype, path,
 			    strerror(errno));
 		return -1;
@@ -74,7 +97,13 @@ int container_mount_rootfs(struct container *c, const char *source, const char *
 void container_unmount_rootfs(struct container *c)
 {
 	char path[PATH_MAX];
+	size_t i;
 
+	for (i = 0; i < c->nshares; i++) {
+		if (snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/shares/%s", c->id,
+			     c->shares[i]) < (int)sizeof(path) && umount2(path, MNT_DETACH) < 0)
+			LOG_ERRNO("umount %s", path);
+	}
 	if (!c->rootfs_mounted)
 		return;
 	if (snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/rootfs", c->id) >= (int)sizeof(path))
@@ -96,6 +125,10 @@ void container_free(struct container *c)
 		free(c->mounts[i].dest);
 		free(c->mounts[i].data);
 	}
+	for (i = 0; i < c->nshares; i++)
+		free(c->shares[i]);
+	strv_free(c->masked_paths);
+	strv_free(c->readonly_paths);
 	free(c->id);
 	free(c->rootfs);
 	free(c->hostname);
@@ -168,7 +201,7 @@ int mount_options_parse(const char *options, unsigned long *flags, char **data)
 	return 0;
 }
 
-static int join_path(char *buf, size_t size, const char *root, const char *path)
+int join_path(char *buf, size_t size, const char *root, const char *path)
 {
 	if (strcmp(root, "/") == 0)
 		root = "";
@@ -217,12 +250,18 @@ static int populate_dev(const char *devdir)
  * devpts is the guest's own instance bound in, not a new one: the pty guest-init allocated
  * before the clone must show up as /dev/pts/N inside the container for ttyname() to work.
  */
-static int mount_one(const char *root, const struct mount_entry *m)
+int mount_entry_apply(const char *root, const struct mount_entry *m)
 {
 	char path[PATH_MAX];
 	int rc;
 
-	if (join_path(path, sizeof(path), root, m->dest) < 0 || mkdir_p(path, 0755) < 0) {
+	if (join_path(path, sizeof(path), root, m->dest) < 0) {
+		LOG_ERRNO("path %s", m->dest);
+		return -1;
+	}
+	if (m->bind)
+		return bind_entry(m, path);
+	if (mkdir_p(path, 0755) < 0) {
 		LOG_ERRNO("mkdir %s", m->dest);
 		return -1;
 	}
@@ -266,8 +305,10 @@ int container_enter_root(const struct container *c)
 		return -1;
 	}
 	for (i = 0; i < c->nmounts; i++)
-		if (mount_one(c->rootfs, &c->mounts[i]) < 0)
+		if (mount_entry_apply(c->rootfs, &c->mounts[i]) < 0)
 			return -1;
+	if (mask_and_protect_paths(c) < 0)
+		return -1;
 	if (own_root && c->readonly &&
 	    mount(NULL, c->rootfs, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
 		LOG_ERRNO("remount %s read-only", c->rootfs);

@@ -124,19 +124,10 @@ int hooks_run(const struct process_spec *s, char *what, size_t what_len)
 	return 0;
 }
 
-static void free_strs(char **v)
-{
-	size_t i;
-
-	for (i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 void hook_spec_free(struct hook_spec *h)
 {
 	free(h->path);
-	free_strs(h->argv);
-	free_strs(h->envp);
+	strv_free(h->argv);
+	strv_free(h->envp);
 	*h = (struct hook_spec){ 0 };
 }

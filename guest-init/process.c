@@ -352,16 +352,21 @@ int process_spawn(struct agent *a, struct process *p, const struct process_spec 
 	return 0;
 }
 
+void strv_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 void process_spec_free(struct process_spec *s)
 {
 	size_t i;
 
-	for (i = 0; s->argv && s->argv[i]; i++)
-		free(s->argv[i]);
-	for (i = 0; s->envp && s->envp[i]; i++)
-		free(s->envp[i]);
-	free(s->argv);
-	free(s->envp);
+	strv_free(s->argv);
+	strv_free(s->envp);
 	free(s->cwd);
 	for (i = 0; i < s->nhooks; i++)
 		hook_spec_free(&s->hooks[i]);

@@ -94,6 +94,9 @@ enum runv_tag {
 	RUNV_A_COMMAND = 40,       /* str */
 	RUNV_A_TRUNCATED = 41,     /* u32 */
 	RUNV_A_ALL = 42,           /* u32 */
+	RUNV_A_SHARE = 43,         /* nested as MOUNT; MOUNT_DEST is the share's name */
+	RUNV_A_MASKED_PATH = 44,   /* str, repeated */
+	RUNV_A_READONLY_PATH = 45, /* str, repeated */
 	RUNV_A_HOOK = 60,          /* nested: HOOK_PATH, ARG+, ENV*, HOOK_TIMEOUT?; repeated */
 	RUNV_A_HOOK_PATH = 61,     /* str */
 	RUNV_A_HOOK_TIMEOUT = 62,  /* u32 seconds */

@@ -84,17 +84,27 @@ static int load_module(const char *name)
 	return rc;
 }
 
-/* load.order lists the module files already sorted so that dependencies come first. */
 int sysinit_load_modules(void)
 {
-	char line[NAME_MAX + 2];
-	int failed = 0;
-	FILE *order = fopen(MODULES_DIR "/load.order", "re");
+	return sysinit_load_module_list("load");
+}
 
-	if (!order) {
-		LOG_INFO("no " MODULES_DIR "/load.order, no modules to load");
+/*
+ * load.order lists the module files to load at boot, already sorted so that dependencies come
+ * first; <fstype>.order those a filesystem type needs, loaded when something mounts one.
+ */
+int sysinit_load_module_list(const char *list)
+{
+	char line[NAME_MAX + 2], path[PATH_MAX];
+	int failed = 0;
+	FILE *order;
+
+	if (strchr(list, '/') ||
+	    snprintf(path, sizeof(path), MODULES_DIR "/%s.order", list) >= (int)sizeof(path))
 		return 0;
-	}
+	order = fopen(path, "re");
+	if (!order)
+		return 0;
 	while (fgets(line, sizeof(line), order)) {
 		size_t len = strcspn(line, "\n");
 

@@ -9,6 +9,8 @@ int sysinit_mount_basics(void);
 void sysinit_std_fds(void);
 /* Returns the number of modules that failed to load. */
 int sysinit_load_modules(void);
+/* The modules /lib/modules/<list>.order names (none if there is no such list); same result. */
+int sysinit_load_module_list(const char *list);
 int sysinit_loopback_up(void);
 /* Opens the virtio-serial port with that name, waiting for it to appear. */
 int sysinit_open_port(const char *name, int timeout_ms);

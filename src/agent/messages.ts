@@ -12,17 +12,16 @@ export function addContainerAttributes(container: ContainerModel): Attribute[] {
     attr.u32(Tag.Readonly, container.rootfs.readonly ? 1 : 0),
   ];
   if (container.hostname) attributes.push(attr.str(Tag.Hostname, container.hostname));
-  for (const m of container.mounts) {
-    attributes.push(
-      attr.nested(Tag.Mount, [
-        attr.str(Tag.MountType, m.type),
-        attr.str(Tag.MountSource, m.source),
-        attr.str(Tag.MountDest, m.destination),
-        attr.str(Tag.MountOptions, m.options.join(',')),
-      ]),
-    );
-  }
+  // A share's MOUNT_DEST is its name: guest-init mounts it outside the container's root.
+  for (const s of container.shares) attributes.push(mountAttribute(Tag.Share, s.fstype, s.source, s.name, s.options));
+  for (const m of container.mounts) attributes.push(mountAttribute(Tag.Mount, m.type, m.source, m.destination, m.options.join(',')));
+  attributes.push(...container.maskedPaths.map((p) => attr.str(Tag.MaskedPath, p)));
+  attributes.push(...container.readonlyPaths.map((p) => attr.str(Tag.ReadonlyPath, p)));
   return attributes;
+}
+
+function mountAttribute(tag: Tag, type: string, source: string, destination: string, options: string): Attribute {
+  return attr.nested(tag, [attr.str(Tag.MountType, type), attr.str(Tag.MountSource, source), attr.str(Tag.MountDest, destination), attr.str(Tag.MountOptions, options)]);
 }
 
 /** startContainer hooks, which the container's init runs inside the guest before its program. */

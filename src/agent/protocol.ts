@@ -75,7 +75,10 @@ export enum Tag {
   Command = 40,
   Truncated = 41,
   All = 42,
-  // Hooks take 60 and up, leaving 43-59 to the storage and network attributes.
+  Share = 43,
+  MaskedPath = 44,
+  ReadonlyPath = 45,
+  // Hooks and cgroups from 60: 46-59 are left to the network's attributes.
   Hook = 60,
   HookPath = 61,
   HookTimeout = 62,

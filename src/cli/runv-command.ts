@@ -8,6 +8,7 @@ import { Hypervisor } from '../core/ports';
 import { AccelChoice } from '../hypervisor/accel';
 import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
 import { DEFAULT_LIBVIRT_URI, DEFAULT_ROOT, defaultRuntimeConfig, RuntimeConfig } from '../runtime/runtime-config';
+import { DEFAULT_CONFIG_FILE, readConfigFile } from '../runtime/config-file';
 
 export type RunvFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RunvCommand)['baseFlags'] & T['flags']>;
 
@@ -22,6 +23,7 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
     'images-dir': Flags.string({ summary: 'Directory of guest images.', default: DEFAULT_IMAGES_DIR, helpGroup: 'GLOBAL' }),
     'template-dir': Flags.string({ summary: 'Directory of libvirt domain templates.', helpGroup: 'GLOBAL' }),
     'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: DEFAULT_LIBVIRT_URI, env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
+    config: Flags.string({ summary: `Runtime config file (default storage driver); default ${DEFAULT_CONFIG_FILE}, used if present.`, env: 'RUNV_CONFIG', helpGroup: 'GLOBAL' }),
     accel: Flags.string({ summary: 'Accelerator: kvm, tcg, or auto (KVM only where it really works).', default: 'auto', options: ['auto', 'kvm', 'tcg'], helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ summary: 'Log what runv does, with timings, and print stack traces of errors.', helpGroup: 'GLOBAL' }),
     log: Flags.string({ summary: 'Also append errors to this file (runc\'s --log; containerd reads it).', helpGroup: 'GLOBAL' }),
@@ -41,6 +43,7 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
 
   protected runtimeConfig(): RuntimeConfig {
     return defaultRuntimeConfig({
+      ...readConfigFile(this.flags.config),
       root: this.flags.root,
       imagesDir: this.flags['images-dir'],
       templateDir: this.flags['template-dir'],

@@ -13,7 +13,7 @@ export default class DomainXml extends RunvCommand<typeof DomainXml> {
 
   async run(): Promise<void> {
     const { args } = await this.parse(DomainXml);
-    const sandbox = sandboxFromBundle(args.id, this.flags.bundle);
+    const sandbox = sandboxFromBundle(args.id, this.flags.bundle, { defaultStorage: this.runtimeConfig().storageDriver });
     const { xml } = await this.container.get(SandboxLauncher).describe(sandbox);
     process.stdout.write(xml);
   }

@@ -26,7 +26,11 @@ export interface ProcessModel {
   cols?: number;
 }
 
-/** A filesystem the guest mounts inside the container (proc, tmpfs, ...). */
+/**
+ * A filesystem the guest mounts inside the container: a kernel filesystem (proc, tmpfs, ...)
+ * or a `bind`. A bind's source is a host path in the translated spec; the storage service
+ * turns it into `<share name>/<entry>`, a path inside one of the container's shares.
+ */
 export interface GuestMount {
   type: string;
   source: string;
@@ -34,14 +38,58 @@ export interface GuestMount {
   options: string[];
 }
 
-export interface ContainerModel {
+/** What guest-init mounts for the container outside its root before it starts: a share by tag. */
+export interface GuestShare {
+  /** One path component: bind sources name it. */
+  name: string;
+  fstype: string;
+  source: string;
+  options: string;
+}
+
+/** The container as the spec describes it, before storage decides how its files reach the VM. */
+export interface ContainerSpec {
   id: string;
-  /** How the guest finds the rootfs: a 9p tag with its fstype and mount data. */
-  rootfs: { source: string; fstype: string; options: string; readonly: boolean };
+  readonlyRoot: boolean;
   hostname?: string;
   mounts: GuestMount[];
   /** The spec's limits, as files of the container's cgroup in the guest (`memory.max`: ...). */
   cgroup: Record<string, string>;
+  /** Paths hidden from the container (spec maskedPaths), and made read-only (readonlyPaths). */
+  maskedPaths: string[];
+  readonlyPaths: string[];
+}
+
+/** The container as ADD_CONTAINER carries it to the guest. */
+export interface ContainerModel extends Omit<ContainerSpec, 'readonlyRoot'> {
+  /** How the guest finds the rootfs: a share tag or a device, with its fstype and mount data. */
+  rootfs: { source: string; fstype: string; options: string; readonly: boolean };
+  shares: GuestShare[];
+}
+
+/** How the container's files reach the VM (docs/design.md, Storage). */
+export type StorageDriverName = '9p' | 'virtiofs' | 'block';
+export const STORAGE_DRIVERS: readonly StorageDriverName[] = ['9p', 'virtiofs', 'block'];
+
+/** The VM's storage devices, in no hypervisor's terms: src/storage decides, src/hypervisor renders. */
+export interface VmShare {
+  driver: '9p' | 'virtiofs';
+  /** The host directory exported. */
+  source: string;
+  tag: string;
+}
+
+export interface VmDisk {
+  kind: 'file' | 'block';
+  source: string;
+  format: 'raw' | 'qcow2';
+  /** The guest's name for it: vda, ... */
+  target: string;
+}
+
+export interface VmStorage {
+  shares: VmShare[];
+  disks: VmDisk[];
 }
 
 export interface VmResources {
@@ -66,14 +114,14 @@ export type Hooks = Partial<Record<HookKind, Hook[]>>;
 export interface SandboxModel {
   id: string;
   bundle: string;
-  /** Absolute host path of the container's root filesystem. */
+  /** Absolute host path of the container's root filesystem: a directory, or a disk image for `block`. */
   rootfsPath: string;
+  storage: StorageDriverName;
   resources: VmResources;
   annotations: Record<string, string>;
   hooks: Hooks;
-  container: ContainerModel;
+  container: ContainerSpec;
   process: ProcessModel;
 }
 
-export const ROOTFS_TAG = 'rootfs';
 export const INIT_PROCESS_ID = 'init';

@@ -10,6 +10,7 @@ import { RuntimeConfig } from '../runtime/runtime-config';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
 import { ContainerShim } from '../shim/container-shim';
 import { LifecycleService } from '../lifecycle/lifecycle-service';
+import { StorageService } from '../storage/storage-service';
 
 /**
  * The one place that decides which implementation serves each port. Tests build this same
@@ -22,6 +23,7 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(config.libvirtUri)).inSingletonScope();
   container.bind(ImageStore).toSelf().inSingletonScope();
   container.bind(ImageBuilder).toSelf().inSingletonScope();
+  container.bind(StorageService).toSelf().inSingletonScope();
   container.bind(SandboxLauncher).toSelf().inSingletonScope();
   container.bind(RunService).toSelf().inSingletonScope();
   container.bind(HostChecks).toSelf().inSingletonScope();

@@ -1,4 +1,4 @@
-import { SandboxModel } from '../core/model';
+import { SandboxModel, VmDisk, VmShare, VmStorage } from '../core/model';
 
 export type DomainType = 'kvm' | 'qemu';
 
@@ -13,7 +13,8 @@ export interface DomainModel {
   cmdline: string;
   consoleLog: string;
   agentSocket: string;
-  shares: { source: string; tag: string }[];
+  shares: VmShare[];
+  disks: VmDisk[];
   metadata: { id: string; bundle: string };
   /** The host's TSC rate: a microvm guest needs it to boot reliably (it cannot calibrate). */
   tscKhz?: number;
@@ -38,8 +39,8 @@ export interface HostParts {
   tscKhz?: number;
 }
 
-/** Pure: the sandbox model plus what lives on the host -> the domain model. */
-export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, host: HostParts): DomainModel {
+/** Pure: the sandbox model, its storage devices and what lives on the host -> the domain model. */
+export function sandboxToDomain(sandbox: SandboxModel, storage: VmStorage, type: DomainType, host: HostParts): DomainModel {
   return {
     name: domainName(sandbox.id),
     type,
@@ -52,7 +53,8 @@ export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, host: H
     agentSocket: host.agentSocket,
     // Shared writable even when root.readonly is set, as runc does: mount points may have to be
     // created in it; guest-init makes the container's own view of it read-only.
-    shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source }],
+    shares: storage.shares,
+    disks: storage.disks,
     metadata: { id: sandbox.id, bundle: sandbox.bundle },
     tscKhz: host.tscKhz,
   };

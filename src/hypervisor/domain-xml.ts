@@ -2,6 +2,9 @@ import { Builder, parseStringPromise } from 'xml2js';
 import { RunvError } from '../core/errors';
 import { AGENT_PORT_NAME } from '../agent/protocol';
 import { DomainModel, METADATA_NAMESPACE } from './domain-model';
+import { VmDisk, VmShare } from '../core/model';
+
+const QEMU_NAMESPACE = 'http://libvirt.org/schemas/domain/qemu/1.0';
 
 /** An element as xml2js represents it: attributes under `$`, text under `_`, children as arrays. */
 type XmlNode = { $?: Record<string, string>; _?: string; [child: string]: unknown };
@@ -22,6 +25,7 @@ export async function buildDomainXml(template: string, templateFile: string, mod
   const microvm = firstChild(os, 'type').$?.machine === 'microvm';
   domain.os = [{ ...os, kernel: [model.kernel], initrd: [model.initrd], cmdline: [cmdlineFor(model, microvm)] }];
   domain.devices = [appendDevices(firstChild(domain, 'devices'), model, microvm)];
+  if (model.shares.some((share) => share.driver === 'virtiofs')) shareMemoryWithVirtiofsd(domain, microvm);
   if (!domain.seclabel) domain.seclabel = [runAsRoot()];
   return new Builder({ headless: true, renderOpts: { pretty: true, indent: '  ', newline: '\n' } }).buildObject({ domain }) + '\n';
 }
@@ -57,6 +61,7 @@ function appendDevices(devices: XmlNode, model: DomainModel, microvm: boolean): 
     const existing = Array.isArray(devices[name]) ? (devices[name] as XmlNode[]) : [];
     devices[name] = [...existing, ...nodes];
   };
+  add('disk', ...model.disks.map((disk) => diskOf(disk, microvm)));
   add('filesystem', ...model.shares.map((share) => shareOf(share, microvm)));
   add('channel', {
     $: { type: 'unix' },
@@ -68,15 +73,47 @@ function appendDevices(devices: XmlNode, model: DomainModel, microvm: boolean): 
   return devices;
 }
 
-/** On microvm (no PCI bus) a virtio device needs an explicit virtio-mmio address. */
-function shareOf(share: DomainModel['shares'][number], microvm: boolean): XmlNode {
-  const node: XmlNode = {
-    $: { type: 'mount', accessmode: 'passthrough' },
-    source: [{ $: { dir: share.source } }],
-    target: [{ $: { dir: share.tag } }],
-  };
+/**
+ * On microvm (no PCI bus) a virtio device needs an explicit virtio-mmio address. A 9p share
+ * remaps inode numbers: bind mounts under it are other devices, whose inodes could collide.
+ */
+function shareOf(share: VmShare, microvm: boolean): XmlNode {
+  const node: XmlNode =
+    share.driver === '9p'
+      ? { $: { type: 'mount', accessmode: 'passthrough', multidevs: 'remap' } }
+      : { $: { type: 'mount', accessmode: 'passthrough' }, driver: [{ $: { type: 'virtiofs' } }] };
+  node.source = [{ $: { dir: share.source } }];
+  node.target = [{ $: { dir: share.tag } }];
+  return withAddress(node, microvm);
+}
+
+function diskOf(disk: VmDisk, microvm: boolean): XmlNode {
+  return withAddress(
+    {
+      $: { type: disk.kind, device: 'disk' },
+      driver: [{ $: { name: 'qemu', type: disk.format } }],
+      source: [{ $: disk.kind === 'file' ? { file: disk.source } : { dev: disk.source } }],
+      target: [{ $: { dev: disk.target, bus: 'virtio' } }],
+    },
+    microvm,
+  );
+}
+
+function withAddress(node: XmlNode, microvm: boolean): XmlNode {
   if (microvm) node.address = [{ $: { type: 'virtio-mmio' } }];
   return node;
+}
+
+/**
+ * virtiofsd reaches the guest's memory directly: it must be shareable. On microvm, QEMU's
+ * virtio-mmio devices default to the legacy interface, on which virtiofsd panics; libvirt has
+ * no element for that, hence QEMU's own argument.
+ */
+function shareMemoryWithVirtiofsd(domain: XmlNode, microvm: boolean): void {
+  domain.memoryBacking = [{ source: [{ $: { type: 'memfd' } }], access: [{ $: { mode: 'shared' } }] }];
+  if (!microvm) return;
+  domain.$ = { ...domain.$, 'xmlns:qemu': QEMU_NAMESPACE };
+  domain['qemu:commandline'] = [{ 'qemu:arg': [{ $: { value: '-global' } }, { $: { value: 'virtio-mmio.force-legacy=false' } }] }];
 }
 
 /**

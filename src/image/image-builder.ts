@@ -19,9 +19,9 @@ import {
   VMLINUX_FILE,
 } from './image-layout';
 import { ImageStore } from './image-store';
-import { initrdEntries, ModuleFile } from './initrd';
+import { initrdEntries, ModuleFile, ModuleLists } from './initrd';
 import { kernelVersionFromPath, newestKernelFile } from './kernel-version';
-import { GUEST_MODULES, parseModulesBuiltin, parseModulesDep, resolveModules } from './modules';
+import { BOOT_LIST, FILESYSTEM_MODULES, GUEST_MODULES, parseModulesBuiltin, parseModulesDep, resolveModules } from './modules';
 import { runTool } from './run-tool';
 
 const BOOT_DIR = '/boot';
@@ -56,8 +56,9 @@ interface BuildInputs {
   readonly kernel: Buffer;
   readonly initPath: string;
   readonly init: Buffer;
-  /** As found on disk (maybe compressed), in load order. */
+  /** As found on disk (maybe compressed), each once: the boot list's first, in load order. */
   readonly modules: readonly ModuleFile[];
+  readonly lists: ModuleLists;
 }
 
 /**
@@ -91,8 +92,8 @@ async function readInputs(options: ImageBuildOptions): Promise<BuildInputs> {
   }
   const initPath = options.initPath ?? DEFAULT_INIT_PATH;
   const init = await readRequired(initPath, 'guest init', 'build it with `make -C guest-init` or pass --init');
-  const modules = await readModules(options.modulesDir ?? join(MODULES_ROOT, kernelVersion));
-  return { kernelPath, kernelVersion, kernel, initPath, init, modules };
+  const { modules, lists } = await readModules(options.modulesDir ?? join(MODULES_ROOT, kernelVersion));
+  return { kernelPath, kernelVersion, kernel, initPath, init, modules, lists };
 }
 
 async function newestBootKernel(): Promise<string> {
@@ -101,17 +102,21 @@ async function newestBootKernel(): Promise<string> {
   return join(BOOT_DIR, newest);
 }
 
-async function readModules(modulesDir: string): Promise<ModuleFile[]> {
+async function readModules(modulesDir: string): Promise<{ modules: ModuleFile[]; lists: ModuleLists }> {
   const hint = "install the kernel's modules or pass --modules-dir";
   const dep = await readRequired(join(modulesDir, 'modules.dep'), 'module list', hint);
-  const builtin = await readFile(join(modulesDir, 'modules.builtin'), 'utf8').catch(ifMissing(''));
-  const modules = resolveModules(parseModulesDep(dep.toString()), GUEST_MODULES, parseModulesBuiltin(builtin));
-  return Promise.all(
-    modules.map(async ({ name, path }) => ({
+  const builtin = parseModulesBuiltin(await readFile(join(modulesDir, 'modules.builtin'), 'utf8').catch(ifMissing('')));
+  const index = parseModulesDep(dep.toString());
+  const wanted = { [BOOT_LIST]: GUEST_MODULES, ...FILESYSTEM_MODULES };
+  const resolved = Object.entries(wanted).map(([list, names]) => [list, resolveModules(index, names, builtin)] as const);
+  const unique = new Map(resolved.flatMap(([, modules]) => modules.map((module) => [module.name, module] as const)));
+  const modules = await Promise.all(
+    [...unique.values()].map(async ({ name, path }) => ({
       name,
       data: await readRequired(resolve(modulesDir, path), 'kernel module', `${modulesDir}/modules.dep lists it`),
     })),
   );
+  return { modules, lists: Object.fromEntries(resolved.map(([list, found]) => [list, found.map((module) => module.name)])) };
 }
 
 async function readRequired(path: string, what: string, hint: string): Promise<Buffer> {
@@ -134,6 +139,7 @@ function imageKey(inputs: BuildInputs): string {
     kernel: sha256(inputs.kernel),
     init: sha256(inputs.init),
     modules: inputs.modules.map((module) => [module.name, sha256(module.data)]),
+    lists: inputs.lists,
   };
   return sha256(Buffer.from(JSON.stringify(fingerprint))).slice(0, 16);
 }
@@ -157,7 +163,7 @@ async function writeImage(imagesDir: string, key: string, inputs: BuildInputs, p
     const modules = await prepareModules(inputs.modules, join(staging, 'modules'), progress);
     // Uncompressed on purpose: under TCG the kernel unpacks a compressed initrd slowly, and the
     // initrd is only a few MiB read from the page cache.
-    const initrd = writeCpio(initrdEntries(inputs.init, modules));
+    const initrd = writeCpio(initrdEntries(inputs.init, modules, inputs.lists));
     await writeFile(join(staging, INITRD_FILE), initrd);
     progress(`initrd: ${formatMiB(initrd.length)}`);
 

@@ -16,7 +16,7 @@ export const INITRD_FILE = 'initrd.img';
 export const MANIFEST_FILE = 'manifest.json';
 
 /** Bump when the image layout or the initrd contents change for the same inputs. */
-export const IMAGE_FORMAT_VERSION = 1;
+export const IMAGE_FORMAT_VERSION = 2;
 
 export interface ImageManifest {
   readonly formatVersion: number;
@@ -25,7 +25,7 @@ export interface ImageManifest {
   readonly kernelPath: string;
   readonly kernelCompression: Compression;
   readonly initPath: string;
-  /** Module names in load order, as /lib/modules/load.order lists their files. */
+  /** Every module in the initrd, each once; the boot ones first, in /lib/modules/load.order order. */
   readonly modules: readonly string[];
   readonly sizes: { readonly vmlinux: number; readonly initrd: number };
   /** ISO 8601. */

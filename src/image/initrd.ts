@@ -5,7 +5,8 @@ import type { CpioEntry } from './cpio';
  *
  *   /init                      guest-init, PID 1
  *   /lib/modules/<name>.ko     flat, uncompressed
- *   /lib/modules/load.order    the .ko file names, one a line, dependencies first
+ *   /lib/modules/load.order    the .ko file names to load at boot, one a line, dependencies first
+ *   /lib/modules/<fs>.order    likewise, loaded when guest-init first mounts a filesystem <fs>
  *   /dev /proc /sys /run /tmp /root   empty mount points
  */
 export interface ModuleFile {
@@ -22,14 +23,16 @@ const MOUNT_POINTS: ReadonlyArray<readonly [string, number]> = [
   ['/root', 0o700],
 ];
 
-export function initrdEntries(init: Buffer, modules: readonly ModuleFile[]): CpioEntry[] {
-  const loadOrder = modules.map((module) => `${module.name}.ko\n`).join('');
+/** Module names by list (`load`, `ext4`, ...), each in load order. */
+export type ModuleLists = Readonly<Record<string, readonly string[]>>;
+
+export function initrdEntries(init: Buffer, modules: readonly ModuleFile[], lists: ModuleLists): CpioEntry[] {
   return [
     { type: 'file', path: '/init', data: init, mode: 0o755 },
     ...MOUNT_POINTS.map(([path, mode]): CpioEntry => ({ type: 'directory', path, mode })),
     { type: 'directory', path: '/lib' },
     { type: 'directory', path: '/lib/modules' },
     ...modules.map((module): CpioEntry => ({ type: 'file', path: `/lib/modules/${module.name}.ko`, data: module.data })),
-    { type: 'file', path: '/lib/modules/load.order', data: Buffer.from(loadOrder) },
+    ...Object.entries(lists).map(([list, names]): CpioEntry => ({ type: 'file', path: `/lib/modules/${list}.order`, data: Buffer.from(names.map((name) => `${name}.ko\n`).join('')) })),
   ];
 }

@@ -8,10 +8,25 @@ import { RunvError } from '../core/errors';
 
 /**
  * What the guest loads at boot: only what it uses, since under TCG every module costs boot
- * time. virtio_mmio serves the microvm machine, virtio_pci a template that picks `pc`. Block
- * devices, networking, virtio-fs and vsock add theirs when runv uses them.
+ * time. virtio_mmio serves the microvm machine, virtio_pci a template that picks `pc`.
  */
 export const GUEST_MODULES: readonly string[] = ['virtio_mmio', 'virtio_pci', 'virtio_console', '9pnet_virtio', '9p'];
+
+/**
+ * What guest-init loads only when it mounts a filesystem of that type (from
+ * /lib/modules/<type>.order), so that a 9p container's boot does not pay for them. A block
+ * rootfs needs its disk driver too: the disk is probed when the driver loads. ext4 and xfs
+ * ask the crypto API for crc32c at mount time (metadata checksums), which modules.dep does not
+ * say: without crc32c_generic the mount fails with ENOENT.
+ */
+export const FILESYSTEM_MODULES: Readonly<Record<string, readonly string[]>> = {
+  virtiofs: ['virtiofs'],
+  ext4: ['virtio_blk', 'crc32c_generic', 'ext4'],
+  xfs: ['virtio_blk', 'crc32c_generic', 'xfs'],
+};
+
+/** The list guest-init loads at boot, /lib/modules/load.order. */
+export const BOOT_LIST = 'load';
 
 export interface KernelModule {
   /** Canonical module name: underscores, no extension, e.g. `virtio_pci`. */

@@ -9,6 +9,7 @@ import { sandboxFromBundle } from '../runtime/bundle';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { checkExecutable } from '../runtime/rootfs-executable';
 import { sandboxPaths } from '../runtime/sandbox-paths';
+import { StorageService } from '../storage/storage-service';
 import { ProcessList, ShimClient, ShimStats } from '../shim/shim-api';
 import { launchDetached } from '../shim/shim-launch';
 import type { ShimArgs } from '../shim/shim-main';
@@ -44,6 +45,7 @@ export class LifecycleService {
   constructor(
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
+    @inject(StorageService) private readonly storage: StorageService,
     @inject(Logger) private readonly log: Logger,
   ) {
     this.store = new StateStore(config);
@@ -51,9 +53,10 @@ export class LifecycleService {
 
   /** Boots the container's VM through a new shim; resolves with the shim's pid once created. */
   async create(request: CreateRequest): Promise<number> {
-    const sandbox = sandboxFromBundle(request.id, request.bundle);
+    const sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver });
     checkConsole(sandbox.process.terminal, request.consoleSocket);
-    checkExecutable(sandbox.rootfsPath, sandbox.process);
+    // A disk image's files are the guest's to look up.
+    if (sandbox.storage !== 'block') checkExecutable(sandbox.rootfsPath, sandbox.process);
     const pidFile = request.pidFile && path.resolve(request.pidFile);
     if (pidFile) checkWritableDir(pidFile);
     if (this.store.exists(request.id)) {
@@ -137,7 +140,10 @@ export class LifecycleService {
     }
     const paths = sandboxPaths(this.config, id);
     // A shim that recorded the exit tore its VM down; one that died did not.
-    if (record.exitStatus === undefined) await this.hypervisor.destroy(domainName(id));
+    if (record.exitStatus === undefined) {
+      await this.hypervisor.destroy(domainName(id));
+      await this.storage.removeLeftovers(id);
+    }
     for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
     fs.rmSync(paths.stateDir, { recursive: true, force: true });
     this.log.debug('lifecycle', 'container deleted', { id });

@@ -10,6 +10,8 @@ export interface OciSpec {
   annotations?: Record<string, string>;
   hooks?: OciHooks;
   linux?: {
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
     resources?: {
       memory?: { limit?: number };
       cpu?: { quota?: number; period?: number; cpus?: string };

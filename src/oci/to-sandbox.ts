@@ -1,9 +1,9 @@
 import * as path from 'node:path';
-import { ContainerModel, GuestMount, Hooks, HOOK_KINDS, INIT_PROCESS_ID, ProcessModel, ROOTFS_TAG, Rlimit, SandboxModel, VmResources } from '../core/model';
+import { ContainerSpec, GuestMount, Hooks, HOOK_KINDS, INIT_PROCESS_ID, ProcessModel, Rlimit, SandboxModel, STORAGE_DRIVERS, StorageDriverName, VmResources } from '../core/model';
 import { invalidSpec } from '../core/errors';
 import { cgroupFiles, LinuxResources } from './cgroup-resources';
 import { OciHooks, OciMount, OciProcess, OciSpec } from './spec';
-import { requireProcess } from './validate';
+import { isBindMount, requireProcess } from './validate';
 
 export const DEFAULT_MEMORY_MIB = 256;
 /** Below this the guest kernel with its 9p modules does not boot (measured: 94 MiB). */
@@ -11,14 +11,16 @@ export const MIN_MEMORY_MIB = 128;
 const MIB = 1024 * 1024;
 const U64_MAX = (1n << 64n) - 1n;
 
-/** Filesystem types guest-init mounts itself inside the VM. Bind mounts of host paths are not shared yet. */
-const GUEST_FILESYSTEMS = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue', 'cgroup', 'cgroup2']);
+/** The annotation that picks a container's storage driver over the runtime config's default. */
+export const STORAGE_ANNOTATION = 'io.runv.storage';
 
 export interface TranslateOptions {
   id: string;
   bundle: string;
   /** Forces terminal mode on or off, as `run -t` does. */
   terminal?: boolean;
+  /** The runtime config's storage driver, for a spec without the annotation. */
+  defaultStorage: StorageDriverName;
 }
 
 /** Pure translation of a validated OCI spec into the sandbox model. */
@@ -30,10 +32,11 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
     id: options.id,
     bundle: options.bundle,
     rootfsPath,
+    storage: storageOf(spec.annotations ?? {}, options.defaultStorage),
     resources,
     annotations: spec.annotations ?? {},
     hooks: hooksOf(spec.hooks),
-    container: containerOf(spec, options.id, resources),
+    container: containerOf(spec, options, resources),
     process: processModel(process, { containerId: options.id, processId: INIT_PROCESS_ID, init: true, terminal: options.terminal }),
   };
 }
@@ -74,22 +77,30 @@ function hooksOf(hooks: OciHooks | undefined): Hooks {
   return model;
 }
 
-function containerOf(spec: OciSpec, id: string, resources: VmResources): ContainerModel {
+function storageOf(annotations: Record<string, string>, fallback: StorageDriverName): StorageDriverName {
+  const chosen = annotations[STORAGE_ANNOTATION];
+  if (chosen === undefined) return fallback;
+  if (!(STORAGE_DRIVERS as readonly string[]).includes(chosen)) throw invalidSpec(`annotations.${STORAGE_ANNOTATION}`, `${JSON.stringify(chosen)} is not one of ${STORAGE_DRIVERS.join(', ')}`);
+  return chosen as StorageDriverName;
+}
+
+function containerOf(spec: OciSpec, options: TranslateOptions, resources: VmResources): ContainerSpec {
   return {
+    id: options.id,
+    readonlyRoot: spec.root.readonly ?? false,
     cgroup: cgroupFiles((spec.linux?.resources ?? {}) as LinuxResources, resources.memoryMiB * MIB),
-    id,
-    rootfs: { source: ROOTFS_TAG, fstype: '9p', options: 'trans=virtio,version=9p2000.L,msize=262144', readonly: spec.root.readonly ?? false },
     hostname: spec.hostname,
-    mounts: (spec.mounts ?? []).filter(isGuestFilesystem).map(toGuestMount),
+    mounts: (spec.mounts ?? []).map((mount) => toGuestMount(mount, options.bundle)),
+    maskedPaths: spec.linux?.maskedPaths ?? [],
+    readonlyPaths: spec.linux?.readonlyPaths ?? [],
   };
 }
 
-function isGuestFilesystem(mount: OciMount): boolean {
-  return mount.type !== undefined && GUEST_FILESYSTEMS.has(mount.type);
-}
-
-function toGuestMount(mount: OciMount): GuestMount {
-  return { type: mount.type!, source: mount.source ?? mount.type!, destination: mount.destination, options: mount.options ?? [] };
+/** A bind keeps its host source, resolved against the bundle as the runtime-spec says. */
+function toGuestMount(mount: OciMount, bundle: string): GuestMount {
+  const destination = path.posix.normalize(mount.destination);
+  if (isBindMount(mount)) return { type: 'bind', source: path.resolve(bundle, mount.source!), destination, options: mount.options ?? [] };
+  return { type: mount.type!, source: mount.source ?? mount.type!, destination, options: mount.options ?? [] };
 }
 
 export interface ProcessIdentity {

@@ -84,14 +84,37 @@ function validateProcess(value: unknown): void {
   optional(p.noNewPrivileges, 'process.noNewPrivileges', boolean);
 }
 
+/** Kernel filesystems guest-init mounts itself inside the VM; host paths come in as binds. */
+export const GUEST_FILESYSTEMS: ReadonlySet<string> = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue', 'cgroup', 'cgroup2']);
+
+/** runc's rule: `type: bind`, or any type (`none`, absent) with a bind or rbind option. */
+export function isBindMount(mount: OciMount): boolean {
+  return mount.type === 'bind' || (mount.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+}
+
 function validateMount(value: unknown, field: string): OciMount {
   const m = object(value, field);
-  const destination = nonEmptyString(m.destination, `${field}.destination`);
-  if (!destination.startsWith('/')) throw invalidSpec(`${field}.destination`, 'must be an absolute path');
+  insideRoot(nonEmptyString(m.destination, `${field}.destination`), `${field}.destination`);
   optional(m.type, `${field}.type`, string);
   optional(m.source, `${field}.source`, string);
   optional(m.options, `${field}.options`, (v, f) => array(v, f).forEach((o, i) => string(o, `${f}[${i}]`)));
-  return m as unknown as OciMount;
+  const mount = m as unknown as OciMount;
+  if (isBindMount(mount)) {
+    if (!mount.source) throw invalidSpec(`${field}.source`, 'a bind mount needs the host path to bind');
+  } else if (!GUEST_FILESYSTEMS.has(mount.type ?? '')) {
+    throw invalidSpec(`${field}.type`, `${JSON.stringify(mount.type ?? '')} is not supported (runv mounts bind, ${[...GUEST_FILESYSTEMS].join(', ')})`);
+  }
+  return mount;
+}
+
+/** Absolute, and no `..` climbs above the root: symlinks are the guest's to check, where the rootfs is. */
+function insideRoot(destination: string, field: string): void {
+  if (!destination.startsWith('/')) throw invalidSpec(field, 'must be an absolute path');
+  let depth = 0;
+  for (const part of destination.split('/').filter((p) => p && p !== '.')) {
+    depth += part === '..' ? -1 : 1;
+    if (depth < 0) throw invalidSpec(field, `${destination} leaves the container root`);
+  }
 }
 
 function validateHooks(value: unknown, field: string): void {
@@ -113,6 +136,9 @@ function validateHook(value: unknown, field: string): void {
 
 function validateLinux(value: unknown, field: string): void {
   const linux = object(value, field);
+  for (const key of ['maskedPaths', 'readonlyPaths']) {
+    optional(linux[key], `${field}.${key}`, (v, f) => array(v, f).forEach((p, i) => insideRoot(nonEmptyString(p, `${f}[${i}]`), `${f}[${i}]`)));
+  }
   optional(linux.resources, `${field}.resources`, (v, f) => {
     const resources = object(v, f);
     optional(resources.memory, `${f}.memory`, (m, mf) => optional(object(m, mf).limit, `${mf}.limit`, integer));

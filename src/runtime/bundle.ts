@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { validateContainerId } from '../core/container-id';
 import { RunvError } from '../core/errors';
-import { SandboxModel } from '../core/model';
+import { SandboxModel, StorageDriverName } from '../core/model';
 import { OciSpec } from '../oci/spec';
 import { specToSandbox } from '../oci/to-sandbox';
 import { parseSpec } from '../oci/validate';
@@ -13,7 +13,7 @@ export interface Bundle {
   rootfs: string;
 }
 
-/** Reads and checks a bundle directory: config.json valid, rootfs an existing directory. */
+/** Reads and checks a bundle directory: config.json valid, rootfs there (what kind is the storage driver's to check). */
 export function loadBundle(bundleDir: string): Bundle {
   const dir = path.resolve(bundleDir);
   if (!isDirectory(dir)) throw new RunvError('not-found', `bundle ${dir} does not exist or is not a directory`);
@@ -28,7 +28,7 @@ export function loadBundle(bundleDir: string): Bundle {
   }
   const spec = parseSpec(text);
   const rootfs = path.resolve(dir, spec.root.path);
-  if (!isDirectory(rootfs)) throw new RunvError('not-found', `config.json: root.path: ${rootfs} does not exist or is not a directory`);
+  if (!fs.existsSync(rootfs)) throw new RunvError('not-found', `config.json: root.path: ${rootfs} does not exist`);
   return { dir, spec, rootfs };
 }
 
@@ -44,8 +44,8 @@ function isDirectory(p: string): boolean {
  * Everything that can be checked before a VM exists, so bad input creates nothing: the id, the
  * bundle, and its spec translated into the sandbox model. `terminal` overrides process.terminal.
  */
-export function sandboxFromBundle(id: string, bundleDir: string, terminal?: boolean): SandboxModel {
+export function sandboxFromBundle(id: string, bundleDir: string, options: { defaultStorage: StorageDriverName; terminal?: boolean }): SandboxModel {
   validateContainerId(id);
   const bundle = loadBundle(bundleDir);
-  return specToSandbox(bundle.spec, { id, bundle: bundle.dir, terminal });
+  return specToSandbox(bundle.spec, { id, bundle: bundle.dir, ...options });
 }

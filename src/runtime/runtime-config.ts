@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { StorageDriverName } from '../core/model';
 import { AccelChoice } from '../hypervisor/accel';
 import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
 
@@ -14,6 +15,10 @@ export interface RuntimeConfig {
   accel: AccelChoice;
   /** How long a guest may take to boot and answer, under TCG included. */
   bootTimeoutMs: number;
+  /** The storage driver of a container whose spec does not pick one (annotation io.runv.storage). */
+  storageDriver: StorageDriverName;
+  /** Per-container directories of bind-mount sources, shared with the VM: short and fixed, like socketDir. */
+  shareDir: string;
 }
 
 export const RuntimeConfig = Symbol.for('runv.RuntimeConfig');
@@ -21,6 +26,7 @@ export const RuntimeConfig = Symbol.for('runv.RuntimeConfig');
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_ROOT = '/run/runv';
 export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+export const DEFAULT_STORAGE_DRIVER: StorageDriverName = '9p';
 
 export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
   const config: RuntimeConfig = {
@@ -31,10 +37,12 @@ export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): Ru
     libvirtUri: DEFAULT_LIBVIRT_URI,
     accel: 'auto',
     bootTimeoutMs: 60_000,
+    storageDriver: DEFAULT_STORAGE_DRIVER,
+    shareDir: path.join(DEFAULT_ROOT, 'shares'),
     ...stripUndefined(overrides),
   };
   // Paths end up in domain XML, which libvirtd resolves from its own working directory.
-  for (const key of ['root', 'socketDir', 'imagesDir', 'templateDir'] as const) config[key] = path.resolve(config[key]);
+  for (const key of ['root', 'socketDir', 'imagesDir', 'templateDir', 'shareDir'] as const) config[key] = path.resolve(config[key]);
   return config;
 }
 

@@ -4,13 +4,15 @@ import { inject, injectable } from 'inversify';
 import { AgentClient, AgentError } from '../agent/agent-client';
 import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
-import { SandboxModel } from '../core/model';
+import { ContainerModel, SandboxModel } from '../core/model';
 import { Hypervisor } from '../core/ports';
 import { chooseDomainType, hostKvmFacts } from '../hypervisor/accel';
 import { DomainModel, sandboxToDomain } from '../hypervisor/domain-model';
 import { buildDomainXml } from '../hypervisor/domain-xml';
 import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
+import { StorageService } from '../storage/storage-service';
+import { StoragePlan } from '../storage/storage-plan';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
@@ -26,6 +28,8 @@ const WATCH_INTERVAL_MS = 250;
 /** A booted VM whose guest-init has answered, ready to take containers. */
 export interface RunningSandbox {
   readonly agent: AgentClient;
+  /** The container as the guest is to add it, its storage decided. */
+  readonly container: ContainerModel;
   /** Powers the VM off (cleanly if the guest answers) and removes every file made for it. */
   teardown(): Promise<void>;
 }
@@ -34,6 +38,7 @@ export interface DomainDescription {
   model: DomainModel;
   xml: string;
   paths: SandboxPaths;
+  storage: StoragePlan;
 }
 
 @injectable()
@@ -42,20 +47,22 @@ export class SandboxLauncher {
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(ImageStore) private readonly images: ImageStore,
+    @inject(StorageService) private readonly storage: StorageService,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
   /** The libvirt domain a sandbox would get, without creating anything. */
   async describe(sandbox: SandboxModel): Promise<DomainDescription> {
+    const storage = await this.storage.plan(sandbox);
     const image = await this.images.current(this.config.imagesDir);
     const { type, reason } = chooseDomainType(this.config.accel, hostKvmFacts());
     this.log.debug('hypervisor', `domain type ${type}: ${reason}`, { id: sandbox.id, image: image.dir });
     const paths = sandboxPaths(this.config, sandbox.id);
     const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, tscKhz: hostTscKhz() };
-    const model = sandboxToDomain(sandbox, type, host);
+    const model = sandboxToDomain(sandbox, storage, type, host);
     const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
     const template = readTemplate(templateFile);
-    return { model, xml: await buildDomainXml(template, templateFile, model), paths };
+    return { model, xml: await buildDomainXml(template, templateFile, model), paths, storage };
   }
 
   /**
@@ -63,11 +70,12 @@ export class SandboxLauncher {
    * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
    */
   async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
-    const { model, xml, paths } = await this.describe(sandbox);
+    const { model, xml, paths, storage } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
+      await this.storage.prepare(storage, cleanup);
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
       // Unless the name was taken meanwhile (another --root, same id): that domain is not ours.
       let ours = true;
@@ -85,7 +93,7 @@ export class SandboxLauncher {
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths, aborted);
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
-      return { agent, teardown: () => this.teardown(agent, model.name, cleanup) };
+      return { agent, container: storage.container, teardown: () => this.teardown(agent, model.name, cleanup) };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });
       await cleanup.run();

@@ -14,9 +14,11 @@ export interface SandboxPaths {
   shimLog: string;
   agentSocket: string;
   shimSocket: string;
+  /** Bind-mount sources shared with the VM (src/storage): never removed recursively. */
+  shareDir: string;
 }
 
-export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, id: string): SandboxPaths {
+export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir' | 'shareDir'>, id: string): SandboxPaths {
   const stateDir = path.join(config.root, id);
   // Keyed by root and id: two roots may hold the same id, and ids can be 64 hex characters.
   const key = createHash('sha256').update(`${config.root}\0${id}`).digest('hex').slice(0, 16);
@@ -28,6 +30,7 @@ export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, 
     shimLog: path.join(stateDir, 'shim.log'),
     agentSocket: path.join(config.socketDir, `${key}.agent`),
     shimSocket: path.join(config.socketDir, `${key}.shim`),
+    shareDir: path.join(config.shareDir, key),
   };
 }
 

@@ -107,7 +107,7 @@ export class ContainerShim implements ShimHandlers {
   }
 
   private async create(request: ShimRequest, openStdio: StdioOpener, stateDir: CleanupStack, api: CleanupStack): Promise<void> {
-    this.sandbox = sandboxFromBundle(request.id, request.bundle, request.terminal);
+    this.sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver, terminal: request.terminal });
     this.stdio = await openStdio(this.sandbox.process);
     this.paths = sandboxPaths(this.config, request.id);
     claimStateDir(request.id, this.paths, stateDir);
@@ -126,7 +126,7 @@ export class ContainerShim implements ShimHandlers {
     };
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox, request.aborted);
-    await this.running.agent.addContainer(this.sandbox.container);
+    await this.running.agent.addContainer(this.running.container);
     const { cgroup } = this.sandbox.container;
     if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);
     for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) await runHostHooks(kind, this.sandbox.hooks[kind], toOciState(this.record));

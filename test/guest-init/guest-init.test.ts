@@ -666,6 +666,41 @@ describe('guest-init as PID 1 (unshare --pid --mount, --connect)', function () {
     });
   });
 
+  describe('mount destinations, maskedPaths, readonlyPaths', () => {
+    const tmpfsOn = (dest: string) => attr.nested(Tag.Mount, [attr.str(Tag.MountType, 'tmpfs'), attr.str(Tag.MountDest, dest)]);
+
+    it('refuses a mount destination that leaves the root through a symlink (EXDEV)', async () => {
+      fs.symlinkSync('../../..', path.join(rootfs, 'escape'));
+      const error = await rejection(guest.addContainer('box', rootfs, [tmpfsOn('/escape/etc')]));
+      assert.equal(error.errno, errno.EXDEV);
+      assert.match(error.message, /mount destination \/escape\/etc leaves the container root through a symlink/);
+    });
+
+    it('follows an absolute symlink from the container root, as the container sees it', async () => {
+      fs.mkdirSync(path.join(rootfs, 'inside'));
+      fs.symlinkSync('/inside', path.join(rootfs, 'abs'));
+      await guest.addContainer('box', rootfs, [tmpfsOn('/abs')]);
+      const result = await guest.run(sh('touch /inside/on-tmpfs && ls /inside'), { ...init, containerId: 'box' });
+      assertExited(result, { status: 0, stdout: 'on-tmpfs\n' });
+      assert.deepEqual(fs.readdirSync(path.join(rootfs, 'inside')), [], 'the tmpfs covered the rootfs directory');
+    });
+
+    it('refuses a mount type it does not know (EOPNOTSUPP)', async () => {
+      const nfs = attr.nested(Tag.Mount, [attr.str(Tag.MountType, 'nfs'), attr.str(Tag.MountDest, '/n')]);
+      const error = await rejection(guest.addContainer('box', rootfs, [nfs]));
+      assert.equal(error.errno, Errno.EOPNOTSUPP);
+    });
+
+    it('hides masked paths and makes readonly paths read-only; missing ones are no error', async () => {
+      fs.writeFileSync(path.join(rootfs, 'secret'), 'hidden\n');
+      fs.mkdirSync(path.join(rootfs, 'locked'));
+      const paths = [attr.str(Tag.MaskedPath, '/secret'), attr.str(Tag.MaskedPath, '/absent'), attr.str(Tag.ReadonlyPath, '/locked'), tmpfsOn('/dev')];
+      await guest.addContainer('box', rootfs, paths);
+      const result = await guest.run(sh('cat /secret; touch /locked/x 2>/dev/null || echo refused'), { ...init, containerId: 'box' });
+      assertExited(result, { status: 0, stdout: 'refused\n' });
+    });
+  });
+
   it('ends every process of the container when its init dies, each with its own EXIT, and keeps no zombie', async () => {
     const initProcess = guest.spec(['sleep', '30'], init);
     const initWatch = await guest.start(initProcess);

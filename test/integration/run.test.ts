@@ -3,6 +3,7 @@ import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { FILESYSTEM_MODULES, GUEST_MODULES } from '../../src/image/modules';
 import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
 import { sandboxPaths } from '../../src/runtime/sandbox-paths';
 import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
@@ -212,7 +213,8 @@ describe('runv run (real libvirt, real VM)', function () {
       const modules = path.join(tmp, 'no-modules');
       fs.mkdirSync(modules);
       fs.writeFileSync(path.join(modules, 'modules.dep'), '');
-      fs.writeFileSync(path.join(modules, 'modules.builtin'), ['virtio_pci', 'virtio_mmio', 'virtio_console', '9pnet_virtio', '9p'].map((m) => `kernel/${m}.ko\n`).join(''));
+      const all = [...GUEST_MODULES, ...Object.values(FILESYSTEM_MODULES).flat()];
+      fs.writeFileSync(path.join(modules, 'modules.builtin'), all.map((m) => `kernel/${m}.ko\n`).join(''));
       const images = path.join(tmp, 'broken-images');
       execFileSync(RUNV, ['image', 'build', '--images-dir', images, '--modules-dir', modules], { stdio: 'pipe' });
       await rejects(['run', '--images-dir', images, '--bundle', bundle(args('true')), 'it-fatal'], 1, /^runv: the VM stopped while booting; guest console: guest-init: .*fatal: no host channel; powering off$/m);

@@ -8,17 +8,27 @@ import { buildDomainXml } from '../../../src/hypervisor/domain-xml';
 import { specToSandbox } from '../../../src/oci/to-sandbox';
 import { defaultSpec } from '../../../src/oci/default-spec';
 import { RunvError } from '../../../src/core/errors';
+import { StorageDriverName } from '../../../src/core/model';
+import { planStorage, StorageFacts } from '../../../src/storage/storage-plan';
 
 const TEMPLATE_FILE = path.join(__dirname, '../../../templates/qemu.xml');
 const GOLDEN_DIR = path.join(__dirname, '../../golden');
 const template = fs.readFileSync(TEMPLATE_FILE, 'utf8');
 const hostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', tscKhz: 2600000 };
 
-function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined): DomainModel {
+const directoryRootfs: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/data']), shareDir: '/run/runv/shares/0123456789abcdef' };
+const qcow2Rootfs: StorageFacts = { ...directoryRootfs, rootfs: { kind: 'file', format: 'qcow2', filesystem: 'ext4' } };
+
+function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined, storage: StorageDriverName = '9p', facts = directoryRootfs): DomainModel {
   const spec = defaultSpec();
   edit(spec);
-  return sandboxToDomain(specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo' }), type, hostParts);
+  const sandbox = specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo', defaultStorage: storage });
+  return sandboxToDomain(sandbox, planStorage(sandbox, facts), type, hostParts);
 }
+
+const withBind = (spec: ReturnType<typeof defaultSpec>): void => {
+  spec.mounts!.push({ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] });
+};
 
 /** Compares with the golden file; UPDATE_GOLDEN=1 rewrites it on purpose, for review in the diff. */
 function assertGolden(name: string, xml: string): void {
@@ -47,6 +57,8 @@ describe('domain XML', () => {
       spec.root.readonly = false;
       spec.linux = { resources: { memory: { limit: 512 * 1024 * 1024 }, cpu: { quota: 150000, period: 100000 } } };
     })],
+    ['qemu-virtiofs-bind.xml', demoModel('qemu', withBind, 'virtiofs')],
+    ['qemu-block-qcow2-bind.xml', demoModel('qemu', withBind, 'block', qcow2Rootfs)],
   ];
 
   for (const [golden, model] of cases) {
@@ -79,6 +91,17 @@ describe('domain XML', () => {
     const pc = await buildDomainXml(template.replace("machine='microvm'", "machine='pc'").replace(/<controller type='virtio-serial'[\s\S]*?<\/controller>/, ''), 'pc.xml', demoModel('qemu'));
     assert.doesNotMatch(pc, /virtio-mmio|tsc_early_khz/);
     assertValidDomain(pc);
+  });
+
+  it('shares memory with virtiofsd, and makes microvm devices modern for it, only when a share is virtio-fs', async () => {
+    const virtiofs = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu', () => undefined, 'virtiofs'));
+    assert.match(virtiofs, /<memoryBacking>\s*<source type="memfd"\/>\s*<access mode="shared"\/>/);
+    assert.match(virtiofs, /<qemu:arg value="virtio-mmio.force-legacy=false"\/>/);
+    const ninep = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu'));
+    assert.doesNotMatch(ninep, /memoryBacking|qemu:commandline/);
+    const pc = await buildDomainXml(template.replace("machine='microvm'", "machine='pc'"), 'pc.xml', demoModel('qemu', () => undefined, 'virtiofs'));
+    assert.match(pc, /<memoryBacking>/);
+    assert.doesNotMatch(pc, /force-legacy/);
   });
 
   it('names the template file and the problem when the template is malformed', async () => {

@@ -13,9 +13,11 @@ const MODULES_DEP = `kernel/drivers/virtio/virtio.ko:
 kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio.ko
 kernel/net/9p/9pnet.ko:
 kernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko
+kernel/fs/jbd2/jbd2.ko:
+kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko
 `;
 // Everything else the guest wants is built into this fake kernel.
-const MODULES_BUILTIN = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'virtio_net', '9pnet_virtio']
+const MODULES_BUILTIN = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'virtio_net', '9pnet_virtio', 'virtiofs', 'crc32c_generic', 'xfs']
   .map((name) => `kernel/drivers/${name}.ko\n`)
   .join('');
 
@@ -71,7 +73,7 @@ describe('ImageBuilder', () => {
     assert.equal(image.dir, join(options.imagesDir!, key));
     assert.equal(readlinkSync(join(options.imagesDir!, 'current')), key);
     assert.deepEqual(readFileSync(image.kernel), fakeVmlinux());
-    assert.deepEqual(image.manifest.modules, ['virtio', 'virtio_pci', '9pnet', '9p']);
+    assert.deepEqual(image.manifest.modules, ['virtio', 'virtio_pci', '9pnet', '9p', 'jbd2', 'ext4']);
     assert.equal(image.manifest.kernelVersion, VERSION);
     assert.equal(image.manifest.kernelCompression, 'gzip');
     assert.deepEqual(JSON.parse(readFileSync(join(image.dir, 'manifest.json'), 'utf8')), image.manifest);
@@ -96,11 +98,19 @@ describe('ImageBuilder', () => {
       'lib/modules/virtio_pci.ko',
       'lib/modules/9pnet.ko',
       'lib/modules/9p.ko',
+      'lib/modules/jbd2.ko',
+      'lib/modules/ext4.ko',
       'lib/modules/load.order',
+      'lib/modules/virtiofs.order',
+      'lib/modules/ext4.order',
+      'lib/modules/xfs.order',
     ]);
     assert.equal(initrdFile(image.initrd, 'init'), 'fake guest-init\n');
     assert.equal(initrdFile(image.initrd, 'lib/modules/9p.ko'), 'fake 9p module\n');
     assert.equal(initrdFile(image.initrd, 'lib/modules/load.order'), 'virtio.ko\nvirtio_pci.ko\n9pnet.ko\n9p.ko\n');
+    // A filesystem's own list, loaded when guest-init first mounts one; built-in ones need none.
+    assert.equal(initrdFile(image.initrd, 'lib/modules/ext4.order'), 'jbd2.ko\next4.ko\n');
+    assert.equal(initrdFile(image.initrd, 'lib/modules/xfs.order'), '');
   });
 
   it('does nothing when an image for the same inputs exists', async () => {

@@ -28,6 +28,12 @@ describe('config.json validation', () => {
   it('names an env entry without =', () => assertInvalid(withSpec((s) => (s.process.env = ['PATH=/bin', 'BROKEN'])), 'process.env[1]'));
   it('names an unknown rlimit', () => assertInvalid(withSpec((s) => (s.process.rlimits = [{ type: 'NOFILE', soft: 1, hard: 1 }])), 'process.rlimits[0].type'));
   it('names a mount with a relative destination', () => assertInvalid(withSpec((s) => (s.mounts = [{ destination: 'proc', type: 'proc' }])), 'mounts[0].destination'));
+  it('names a mount destination whose .. leaves the root', () => assertInvalid(withSpec((s) => (s.mounts = [{ destination: '/a/../../etc', type: 'tmpfs' }])), 'mounts[0].destination'));
+  it('accepts a .. that stays inside the root', () => assert.equal(parseSpec(withSpec((s) => (s.mounts = [{ destination: '/a/../etc', type: 'tmpfs' }]))).mounts?.length, 1));
+  it('names an unsupported mount type', () => assertInvalid(withSpec((s) => (s.mounts = [{ destination: '/n', type: 'nfs', source: 'srv:/x' }])), 'mounts[0].type'));
+  it('names a bind mount without a source', () => assertInvalid(withSpec((s) => (s.mounts = [{ destination: '/d', type: 'bind' }])), 'mounts[0].source'));
+  it('takes any type with a bind option as a bind mount', () => assert.equal(parseSpec(withSpec((s) => (s.mounts = [{ destination: '/d', type: 'none', source: '/x', options: ['rbind'] }]))).mounts?.length, 1));
+  it('names a maskedPaths entry that leaves the root', () => assertInvalid(withSpec((s) => (s.linux = { maskedPaths: ['/../x'] })), 'linux.maskedPaths[0]'));
   it('names an argument longer than a protocol attribute carries', () =>
     assertInvalid(withSpec((s) => (s.process.args = ['sh', '-c', 'true', 'x'.repeat(65536)])), 'process.args[3]'));
   it('counts bytes, not characters, against the attribute limit', () =>
@@ -51,7 +57,7 @@ describe('config.json validation', () => {
 
 describe('OCI spec -> sandbox model', () => {
   const translate = (edit: (spec: any) => void = () => undefined, terminal?: boolean) =>
-    specToSandbox(parseSpec(withSpec(edit)), { id: 'c1', bundle: '/b', terminal });
+    specToSandbox(parseSpec(withSpec(edit)), { id: 'c1', bundle: '/b', terminal, defaultStorage: '9p' });
 
   it('resolves the rootfs against the bundle', () => assert.equal(translate().rootfsPath, '/b/rootfs'));
 
@@ -81,15 +87,31 @@ describe('OCI spec -> sandbox model', () => {
     assert.equal(translate((s) => (s.linux.resources = { cpu: { cpus: '0-1,4' } })).resources.vcpus, 3);
   });
 
-  it('keeps only the kernel filesystems guest-init mounts, with their options', () => {
+  it('keeps the kernel filesystems and binds, with their options', () => {
     const mounts = translate((s) => s.mounts.push({ destination: '/data', type: 'bind', source: '/srv', options: ['rbind'] })).container.mounts;
-    assert.deepEqual(mounts.map((m) => m.type), ['proc', 'tmpfs', 'devpts', 'tmpfs', 'mqueue', 'sysfs']);
+    assert.deepEqual(mounts.map((m) => m.type), ['proc', 'tmpfs', 'devpts', 'tmpfs', 'mqueue', 'sysfs', 'bind']);
     assert.deepEqual(mounts[5].options, ['nosuid', 'noexec', 'nodev', 'ro']);
   });
 
-  it('shares the rootfs read-only when root.readonly is set', () => {
-    assert.equal(translate().container.rootfs.readonly, true);
-    assert.equal(translate((s) => (s.root.readonly = false)).container.rootfs.readonly, false);
+  it('keeps root.readonly for the guest to apply', () => {
+    assert.equal(translate().container.readonlyRoot, true);
+    assert.equal(translate((s) => (s.root.readonly = false)).container.readonlyRoot, false);
+  });
+
+  it('takes the storage driver from the annotation, else the runtime default', () => {
+    assert.equal(translate().storage, '9p');
+    assert.equal(translate((s) => (s.annotations = { 'io.runv.storage': 'virtiofs' })).storage, 'virtiofs');
+    assert.throws(() => translate((s) => (s.annotations = { 'io.runv.storage': 'nfs' })), (e: RunvError) => e.code === 'invalid-spec' && /annotations\.io\.runv\.storage: "nfs" is not one of 9p, virtiofs, block/.test(e.message));
+  });
+
+  it('keeps bind mounts in spec order with their host source resolved against the bundle', () => {
+    const mounts = translate((s) => s.mounts.push({ destination: '/a/./b/', source: 'data', options: ['rbind', 'ro'] }, { destination: '/a/b/tmp', type: 'tmpfs' })).container.mounts.slice(-2);
+    assert.deepEqual(mounts.map((m) => [m.type, m.source, m.destination]), [['bind', '/b/data', '/a/b/'], ['tmpfs', 'tmpfs', '/a/b/tmp']]);
+  });
+
+  it('carries maskedPaths and readonlyPaths', () => {
+    const c = translate((s) => (s.linux = { maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] })).container;
+    assert.deepEqual([c.maskedPaths, c.readonlyPaths], [['/proc/kcore'], ['/proc/sys']]);
   });
 
   it('carries the hooks of each step, argv defaulting to the path and env to none', () => {

@@ -1,0 +1,48 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runTool } from '../image/run-tool';
+import { HostBind } from './storage-plan';
+
+/**
+ * Bind mounts on the host, through mount(8) (Node has no mount call). They are made in the
+ * caller's mount namespace: where QEMU and virtiofsd, started by libvirtd, see the same mounts.
+ */
+export async function bindEntry(shareDir: string, bind: HostBind): Promise<void> {
+  const target = path.join(shareDir, bind.entry);
+  if (bind.directory) fs.mkdirSync(target);
+  else fs.writeFileSync(target, '', { flag: 'wx' });
+  await runTool(['mount', bind.recursive ? '--rbind' : '--bind', bind.source, target]);
+  // The VM boundary enforces ro too: the share's server gets EROFS, whatever the guest does.
+  if (bind.readonly) await runTool(['mount', '-o', 'remount,bind,ro', target]);
+}
+
+/**
+ * Unmounts everything under a share directory and removes it, entry by entry. Nothing is ever
+ * removed recursively: an entry that is still a mount point would take the host's files with it.
+ */
+export async function removeShareDir(shareDir: string): Promise<void> {
+  if (!fs.existsSync(shareDir)) return;
+  for (const mountPoint of mountPointsUnder(shareDir).reverse()) await runTool(['umount', mountPoint]);
+  for (const entry of fs.readdirSync(shareDir)) {
+    const file = path.join(shareDir, entry);
+    if (fs.lstatSync(file).isDirectory()) fs.rmdirSync(file);
+    else fs.unlinkSync(file);
+  }
+  fs.rmdirSync(shareDir);
+}
+
+/** Mount points strictly under `dir`, in mount order, from this namespace's mountinfo. */
+export function mountPointsUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => unescapeMountinfo(line.split(' ')[4]))
+    .filter((mountPoint) => mountPoint.startsWith(prefix));
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}

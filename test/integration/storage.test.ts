@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { StorageDriverName } from '../../src/core/model';
+import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
+import { sandboxPaths } from '../../src/runtime/sandbox-paths';
+import { mountPointsUnder } from '../../src/storage/host-mounts';
+import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
+
+/**
+ * The three storage drivers for real (built CLI, libvirtd, QEMU under TCG), one test body each:
+ * POSIX semantics run inside the VM and checked from the host, bind mounts, root.readonly,
+ * maskedPaths/readonlyPaths, bad input, and that nothing is left behind (domain, state, share
+ * directory, host mount, virtiofsd). Its own --root, images dir and `st-` ids.
+ */
+const RUNV = path.join(__dirname, '../../bin/run.js');
+const ROOT = '/run/runv-st';
+const IMAGES = '/var/lib/runv/images-st';
+const DRIVERS: StorageDriverName[] = ['9p', 'virtiofs', 'block'];
+const config = defaultRuntimeConfig({ root: ROOT });
+const GIB = 2 ** 30;
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runv(args: string[]): Promise<Result> {
+  const child = spawn(RUNV, ['--root', ROOT, '--images-dir', IMAGES, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d) => out.push(d));
+  child.stderr.on('data', (d) => err.push(d));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })));
+}
+
+/** `runv create` leaves a shim holding its stdio: wait for create's exit, not for its pipes to close. */
+function create(args: string[]): Promise<Result> {
+  const errors = path.join(work, `create-${Date.now()}.err`);
+  const fd = fs.openSync(errors, 'w');
+  const child = spawn(RUNV, ['--root', ROOT, '--images-dir', IMAGES, 'create', ...args], { stdio: ['ignore', 'ignore', fd] });
+  fs.closeSync(fd);
+  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout: '', stderr: fs.readFileSync(errors, 'utf8') })));
+}
+
+function assertOneLineError(result: Result, pattern: RegExp): void {
+  assert.notEqual(result.status, 0, `expected a failure, got: ${result.stdout}`);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
+  assert.match(result.stderr, pattern);
+}
+
+const usedIds = new Set<string>();
+
+function assertNothingLeft(): void {
+  const domains = execFileSync('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').filter((n) => n.startsWith('runv-st-'));
+  assert.deepEqual(domains, [], 'no domain may remain');
+  assert.deepEqual(fs.existsSync(ROOT) ? fs.readdirSync(ROOT) : [], [], 'no state directory may remain');
+  for (const id of usedIds) {
+    const shareDir = sandboxPaths(config, id).shareDir;
+    assert.equal(fs.existsSync(shareDir), false, `share directory ${shareDir} must be gone`);
+    assert.deepEqual(mountPointsUnder(shareDir), [], 'no host mount may remain');
+  }
+  const virtiofsd = spawnSync('pgrep', ['-af', 'virtiofsd'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(work) || l.includes(config.shareDir));
+  assert.deepEqual(virtiofsd, [], 'no virtiofsd of ours may remain');
+}
+
+let work: string;
+let rootfs: string;
+let qcow2: string;
+
+/** The block driver's rootfs: the same busybox tree in an ext4 filesystem, in a qcow2 image. */
+function makeQcow2(tree: string): string {
+  const raw = path.join(work, 'rootfs.raw');
+  fs.closeSync(fs.openSync(raw, 'w'));
+  fs.truncateSync(raw, 256 * 2 ** 20);
+  execFileSync('mkfs.ext4', ['-q', '-d', tree, raw]);
+  const image = path.join(work, 'rootfs.qcow2');
+  execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, image]);
+  fs.rmSync(raw);
+  return image;
+}
+
+function bundleFor(driver: StorageDriverName, id: string, script: string, edit: (spec: Spec) => void = () => undefined): string {
+  usedIds.add(id);
+  return makeBundle(path.join(work, id), rootfs, (spec) => {
+    spec.process!.args = ['sh', '-c', script];
+    spec.annotations = { 'io.runv.storage': driver };
+    if (driver === 'block') spec.root = { path: qcow2, readonly: false };
+    edit(spec);
+  });
+}
+
+/**
+ * POSIX behaviour of one directory, as the container sees it: one line per check, `ok NAME` or
+ * `FAIL NAME`. What only the host can tell (ownership, sparse blocks) is checked there after.
+ */
+function semantics(dir: string): string {
+  const check = (name: string, command: string): string => `if ${command}; then echo "ok ${name}"; else echo "FAIL ${name}"; fi`;
+  return [
+    `cd ${dir}`,
+    check('write+fsync', 'echo durable > written && sync written'),
+    check('chown+chmod', 'touch owned && chown 1234:5678 owned && chmod 0640 owned && [ "$(stat -c %u:%g:%a owned)" = 1234:5678:640 ]'),
+    check('symlink', 'ln -s target link && [ "$(readlink link)" = target ]'),
+    check('hardlink', 'echo h > h1 && ln h1 h2 && [ "$(stat -c %h h1)" = 2 ] && [ "$(stat -c %i h1)" = "$(stat -c %i h2)" ]'),
+    check('rename-over', 'echo old > r1 && echo new > r2 && mv r2 r1 && [ "$(cat r1)" = new ] && [ ! -e r2 ]'),
+    check('sparse>4GiB', `dd if=/dev/zero of=big bs=1 count=0 seek=${5 * GIB} 2>/dev/null && printf end >> big && [ "$(stat -c %s big)" = ${5 * GIB + 3} ] && [ "$(tail -c 3 big)" = end ]`),
+    check('mkdir+rmdir', 'mkdir -p d/e && rmdir d/e d'),
+  ].join('\n');
+}
+
+const EXPECTED = ['write+fsync', 'chown+chmod', 'symlink', 'hardlink', 'rename-over', 'sparse>4GiB', 'mkdir+rmdir'].map((n) => `ok ${n}`);
+
+/** What the host sees of a directory the container ran `semantics` in. */
+function assertHostSees(dir: string): void {
+  assert.equal(fs.readFileSync(path.join(dir, 'written'), 'utf8'), 'durable\n');
+  const owned = fs.statSync(path.join(dir, 'owned'));
+  assert.deepEqual([owned.uid, owned.gid, owned.mode & 0o777], [1234, 5678, 0o640]);
+  assert.equal(fs.readlinkSync(path.join(dir, 'link')), 'target');
+  assert.equal(fs.statSync(path.join(dir, 'h1')).ino, fs.statSync(path.join(dir, 'h2')).ino);
+  assert.equal(fs.readFileSync(path.join(dir, 'r1'), 'utf8'), 'new\n');
+  const big = fs.statSync(path.join(dir, 'big'));
+  assert.equal(big.size, 5 * GIB + 3);
+  assert.ok(big.blocks * 512 < 2 ** 20, `still sparse on the host: ${big.blocks} blocks`);
+}
+
+describe('storage drivers (real libvirt, real VMs)', function () {
+  this.timeout(180_000);
+
+  before(function () {
+    this.timeout(600_000);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-st-'));
+    rootfs = busyboxRootfs(work);
+    // A symlink whose target climbs out of the root, in every driver's rootfs.
+    fs.symlinkSync('../../../..', path.join(rootfs, 'escape'));
+    fs.mkdirSync(path.join(rootfs, 'locked'));
+    fs.writeFileSync(path.join(rootfs, 'secret'), 'hidden\n');
+    qcow2 = makeQcow2(rootfs);
+    execFileSync(RUNV, ['image', 'build', '--images-dir', IMAGES], { stdio: 'pipe' });
+  });
+
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+  afterEach(() => assertNothingLeft());
+
+  for (const driver of DRIVERS) {
+    describe(`driver ${driver}`, () => {
+      let host: string;
+
+      beforeEach(() => {
+        host = fs.mkdtempSync(path.join(work, `data-${driver}-`));
+        for (const d of ['rw', 'rw/nested', 'ro', 'sub']) fs.mkdirSync(path.join(host, d));
+        fs.writeFileSync(path.join(host, 'ro', 'kept'), 'kept\n');
+        fs.writeFileSync(path.join(host, 'sub', 'inner'), 'inner\n');
+        fs.writeFileSync(path.join(host, 'conf'), 'conf\n');
+      });
+
+      const binds = (spec: Spec): void => {
+        spec.mounts!.push(
+          { destination: '/data', type: 'bind', source: path.join(host, 'rw'), options: ['rbind', 'rw'] },
+          { destination: '/data/nested', type: 'bind', source: path.join(host, 'sub'), options: ['bind', 'ro'] },
+          { destination: '/etc/app.conf', type: 'bind', source: path.join(host, 'conf'), options: ['bind', 'ro'] },
+          { destination: '/ro', type: 'bind', source: path.join(host, 'ro'), options: ['bind', 'ro'] },
+        );
+      };
+
+      it('keeps POSIX semantics on the rootfs and on a rw bind mount, and the host sees the writes at exit', async () => {
+        const id = `st-posix-${driver}`;
+        const script = `mkdir -p /st-${driver} && (${semantics(`/st-${driver}`)}) && echo --- && (${semantics('/data')})`;
+        const result = await runv(['run', '--bundle', bundleFor(driver, id, script, binds), id]);
+        assert.equal(result.status, 0, result.stderr);
+        const [onRoot, onBind] = result.stdout.trim().split('\n---\n').map((part) => part.split('\n'));
+        assert.deepEqual(onRoot, EXPECTED, 'rootfs');
+        assert.deepEqual(onBind, EXPECTED, 'bind mount');
+        assertHostSees(path.join(host, 'rw'));
+        // A block rootfs keeps its writes in its image; the shared ones are the host's directory.
+        if (driver !== 'block') assertHostSees(path.join(rootfs, `st-${driver}`));
+      });
+
+      it('binds host files and directories, nested, ro ones refusing writes with EROFS', async () => {
+        const id = `st-binds-${driver}`;
+        const script = 'cat /data/nested/inner /etc/app.conf /ro/kept; echo x > /ro/new; echo x > /etc/app.conf; echo x > /data/nested/new; ls /data';
+        const result = await runv(['run', '--bundle', bundleFor(driver, id, script, binds), id]);
+        assert.equal(result.stdout, 'inner\nconf\nkept\nnested\n');
+        assert.equal(result.stderr.match(/Read-only file system/g)?.length, 3, result.stderr);
+        assert.deepEqual([fs.existsSync(path.join(host, 'ro', 'new')), fs.readFileSync(path.join(host, 'conf'), 'utf8')], [false, 'conf\n']);
+      });
+
+      it('honours root.readonly, maskedPaths and readonlyPaths', async () => {
+        const id = `st-ro-${driver}`;
+        const script = 'touch /new-file 2>&1; cat /secret; touch /locked/x 2>&1; echo rw > /data/w && cat /data/w';
+        const result = await runv(['run', '--bundle', bundleFor(driver, id, script, (spec) => {
+          binds(spec);
+          spec.root.readonly = true;
+          spec.linux = { ...spec.linux, maskedPaths: ['/secret'], readonlyPaths: ['/locked'] };
+        }), id]);
+        assert.equal(result.stdout.match(/Read-only file system/g)?.length, 2, result.stdout);
+        assert.doesNotMatch(result.stdout, /hidden/);
+        assert.match(result.stdout, /^rw$/m, 'a rw bind stays writable under a read-only root');
+      });
+
+      it('cleans up after a shim that was killed: delete removes the domain, the mounts and the share', async () => {
+        const id = `st-killed-${driver}`;
+        const created = await create(['--bundle', bundleFor(driver, id, 'sleep 600', binds), id]);
+        assert.equal(created.status, 0, created.stderr);
+        assert.notDeepEqual(mountPointsUnder(sandboxPaths(config, id).shareDir), [], 'the binds are mounted while it lives');
+        const { pid } = JSON.parse((await runv(['state', id])).stdout) as { pid: number };
+        process.kill(pid, 'SIGKILL');
+        const deleted = await runv(['delete', '--force', id]);
+        assert.equal(deleted.status, 0, deleted.stderr);
+      });
+
+      describe('bad input: one line, non-zero exit, nothing left', () => {
+        it('a bind source that does not exist', async () => {
+          const id = `st-nosrc-${driver}`;
+          const missing = path.join(work, 'no-such-dir');
+          const result = await runv(['run', '--bundle', bundleFor(driver, id, 'true', (s) => s.mounts!.push({ destination: '/m', type: 'bind', source: missing })), id]);
+          assertOneLineError(result, new RegExp(`source ${missing} of /m does not exist`));
+        });
+
+        it('a destination that climbs out of the root with ..', async () => {
+          const id = `st-dotdot-${driver}`;
+          const result = await runv(['run', '--bundle', bundleFor(driver, id, 'true', (s) => s.mounts!.push({ destination: '/a/../../etc', type: 'tmpfs' })), id]);
+          assertOneLineError(result, /mounts\[\d+\]\.destination: \/a\/\.\.\/\.\.\/etc leaves the container root/);
+        });
+
+        it('a destination that climbs out of the root through a symlink', async () => {
+          const id = `st-symlink-${driver}`;
+          const result = await runv(['run', '--bundle', bundleFor(driver, id, 'true', (s) => s.mounts!.push({ destination: '/escape/etc', type: 'bind', source: path.join(host, 'sub') })), id]);
+          assertOneLineError(result, /mount destination \/escape\/etc leaves the container root through a symlink/);
+        });
+
+        it('an unsupported mount type', async () => {
+          const id = `st-type-${driver}`;
+          const result = await runv(['run', '--bundle', bundleFor(driver, id, 'true', (s) => s.mounts!.push({ destination: '/n', type: 'nfs', source: 'srv:/x' })), id]);
+          assertOneLineError(result, /mounts\[\d+\]\.type: "nfs" is not supported/);
+        });
+      });
+    });
+  }
+
+  it('block: a disk image that holds no filesystem fails before boot', async () => {
+    const id = 'st-nofs-block';
+    const empty = path.join(work, 'empty.img');
+    fs.writeFileSync(empty, Buffer.alloc(2 ** 20));
+    const result = await runv(['run', '--bundle', bundleFor('block', id, 'true', (s) => (s.root = { path: empty })), id]);
+    assertOneLineError(result, /root\.path: .*empty\.img \(raw\) holds no ext4 or xfs filesystem/);
+  });
+
+  it('takes the default driver from the runtime config file, and the annotation over it', async () => {
+    const file = path.join(work, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ storage: { driver: 'virtiofs' } }));
+    const id = 'st-config';
+    const bundle = bundleFor('9p', id, 'true', (s) => delete s.annotations);
+    const xml = await runv(['domain-xml', '--config', file, '--bundle', bundle, id]);
+    assert.match(xml.stdout, /<driver type="virtiofs"\/>/);
+    fs.writeFileSync(path.join(bundle, 'config.json'), fs.readFileSync(path.join(bundle, 'config.json'), 'utf8').replace('"root"', '"annotations": {"io.runv.storage": "9p"}, "root"'));
+    const overridden = await runv(['domain-xml', '--config', file, '--bundle', bundle, id]);
+    assert.doesNotMatch(overridden.stdout, /virtiofs/);
+  });
+});
