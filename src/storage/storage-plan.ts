@@ -1,3 +1,4 @@
+import { RunvError } from '../core/errors';
 import { ContainerModel, GuestMount, GuestShare, SandboxModel, StorageDriverName, VmDisk, VmShare, VmStorage } from '../core/model';
 
 /**
@@ -32,6 +33,12 @@ export interface StorageFacts {
   directories: ReadonlySet<string>;
   /** The container's own share directory on the host. */
   shareDir: string;
+  /**
+   * How the hypervisor reaches runv's paths: '' when runv runs in the host's mount namespace,
+   * else `/proc/<runv's pid>/root` (buildah runs the runtime in a private one, where it mounts
+   * the rootfs, and libvirt's QEMU sees only the host's).
+   */
+  hostView: string;
 }
 
 export interface StoragePlan extends VmStorage {
@@ -49,16 +56,20 @@ export function planStorage(sandbox: SandboxModel, facts: StorageFacts): Storage
   const mounts = sandbox.container.mounts.map((mount) => (mount.type === 'bind' ? bindThroughShare(mount, facts, binds) : mount));
   const shares: VmShare[] = [];
   const guestShares: GuestShare[] = [];
-  if (facts.rootfs.kind === 'directory') shares.push({ driver: shareDriver, source: sandbox.rootfsPath, tag: ROOTFS_TAG });
+  if (facts.hostView && shareDriver === 'virtiofs') {
+    throw new RunvError('invalid-argument', "the virtiofs storage driver cannot reach a rootfs in runv's private mount namespace (podman build does that): use 9p");
+  }
+  const seen = (hostPath: string): string => facts.hostView + hostPath;
+  if (facts.rootfs.kind === 'directory') shares.push({ driver: shareDriver, source: seen(sandbox.rootfsPath), tag: ROOTFS_TAG });
   if (binds.length > 0) {
-    shares.push({ driver: shareDriver, source: facts.shareDir, tag: MOUNTS_TAG });
+    shares.push({ driver: shareDriver, source: seen(facts.shareDir), tag: MOUNTS_TAG });
     guestShares.push({ name: MOUNTS_TAG, ...guestMountOf(shareDriver, MOUNTS_TAG) });
   }
   const rootfs =
     facts.rootfs.kind === 'directory'
       ? guestMountOf(shareDriver, ROOTFS_TAG)
       : { source: `/dev/${ROOTFS_DISK}`, fstype: facts.rootfs.filesystem, options: '' };
-  const disks: VmDisk[] = facts.rootfs.kind === 'directory' ? [] : [{ kind: facts.rootfs.kind, source: sandbox.rootfsPath, format: facts.rootfs.format, target: ROOTFS_DISK }];
+  const disks: VmDisk[] = facts.rootfs.kind === 'directory' ? [] : [{ kind: facts.rootfs.kind, source: seen(sandbox.rootfsPath), format: facts.rootfs.format, target: ROOTFS_DISK }];
   const { readonlyRoot, ...container } = sandbox.container;
   return {
     driver,

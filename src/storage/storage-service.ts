@@ -27,6 +27,7 @@ export class StorageService {
       rootfs: sandbox.storage === 'block' ? await inspectDiskImage(sandbox.rootfsPath) : directoryRootfs(sandbox.rootfsPath),
       directories: bindDirectories(sandbox),
       shareDir: sandboxPaths(this.config, sandbox.id).shareDir,
+      hostView: hostView(),
     };
     return planStorage(sandbox, facts);
   }
@@ -45,6 +46,35 @@ export class StorageService {
   /** What `prepare` left for a container whose shim did not live to undo it. */
   removeLeftovers(id: string): Promise<void> {
     return removeShareDir(sandboxPaths(this.config, id).shareDir);
+  }
+}
+
+/** Where the libvirt daemon that starts QEMU writes its pid: monolithic, or the modular QEMU daemon. */
+const LIBVIRT_PID_FILES = ['/run/libvirtd.pid', '/run/virtqemud.pid'];
+
+/**
+ * '' when runv shares the libvirt daemon's mount namespace (or cannot tell); in another one,
+ * the path through which that daemon's QEMU sees runv's files.
+ */
+function hostView(): string {
+  const daemon = LIBVIRT_PID_FILES.map(readTrimmed).find(Boolean);
+  const theirs = daemon && mountNamespace(daemon);
+  return !theirs || theirs === mountNamespace('self') ? '' : `/proc/${process.pid}/root`;
+}
+
+function mountNamespace(pid: string): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+function readTrimmed(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 

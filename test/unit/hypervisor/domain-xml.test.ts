@@ -16,7 +16,7 @@ const GOLDEN_DIR = path.join(__dirname, '../../golden');
 const template = fs.readFileSync(TEMPLATE_FILE, 'utf8');
 const hostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', tscKhz: 2600000 };
 
-const directoryRootfs: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/data']), shareDir: '/run/runv/shares/0123456789abcdef' };
+const directoryRootfs: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/data']), shareDir: '/run/runv/shares/0123456789abcdef', hostView: '' };
 const qcow2Rootfs: StorageFacts = { ...directoryRootfs, rootfs: { kind: 'file', format: 'qcow2', filesystem: 'ext4' } };
 
 function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined, storage: StorageDriverName = '9p', facts = directoryRootfs): DomainModel {

@@ -6,7 +6,7 @@ import { filesystemOf } from '../../../src/storage/disk-image';
 import { isReadonly, planStorage, StorageFacts } from '../../../src/storage/storage-plan';
 
 const SHARE_DIR = '/run/runv/shares/0123456789abcdef';
-const directory: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/dir']), shareDir: SHARE_DIR };
+const directory: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/dir']), shareDir: SHARE_DIR, hostView: '' };
 const rawExt4: StorageFacts = { ...directory, rootfs: { kind: 'file', format: 'raw', filesystem: 'ext4' } };
 
 function plan(driver: StorageDriverName, facts = directory, binds: { source: string; destination: string; options: string[] }[] = []) {
@@ -35,6 +35,15 @@ describe('storage plan', () => {
     assert.deepEqual(p.disks, [{ kind: 'file', source: '/b/rootfs', format: 'raw', target: 'vda' }]);
     assert.deepEqual(p.shares.map((s) => [s.driver, s.tag]), [['9p', 'mounts']]);
     assert.deepEqual([p.container.rootfs.source, p.container.rootfs.fstype], ['/dev/vda', 'ext4']);
+  });
+
+  it("reaches paths of runv's private mount namespace through its /proc root: 9p and block; virtiofs is refused", () => {
+    const privately = { ...directory, hostView: '/proc/42/root' };
+    const p = plan('9p', privately, [{ source: '/srv/dir', destination: '/d', options: ['rbind'] }]);
+    assert.deepEqual(p.shares.map((s) => s.source), ['/proc/42/root/b/rootfs', `/proc/42/root${SHARE_DIR}`]);
+    assert.equal(p.container.rootfs.source, 'rootfs', 'the guest still mounts it by tag');
+    assert.equal(plan('block', { ...rawExt4, hostView: '/proc/42/root' }).disks[0].source, '/proc/42/root/b/rootfs');
+    assert.throws(() => plan('virtiofs', privately), /virtiofs storage driver cannot reach a rootfs in runv's private mount namespace/);
   });
 
   it('gives each bind its own entry in the share, in spec order, and the guest its path there', () => {
