@@ -44,6 +44,7 @@ enum runv_type {
 	RUNV_SHUTDOWN = 0x15,
 	RUNV_CLOSE_OUTPUT = 0x16,
 	RUNV_LIST_PROCESSES = 0x17,
+	RUNV_ADD_INTERFACE = 0x18,
 	RUNV_STDOUT = 0x20,
 	RUNV_STDERR = 0x21,
 	RUNV_EXIT = 0x22,
@@ -92,6 +93,13 @@ enum runv_tag {
 	RUNV_A_COMMAND = 40,       /* str */
 	RUNV_A_TRUNCATED = 41,     /* u32 */
 	RUNV_A_ALL = 42,           /* u32 */
+	RUNV_A_MAC = 43,           /* bytes, 6 */
+	RUNV_A_IFNAME = 44,        /* str */
+	RUNV_A_MTU = 45,           /* u32 */
+	RUNV_A_ADDRESS = 46,       /* str, "10.0.0.2/24" or "fd00::2/64"; repeated */
+	RUNV_A_ROUTE = 47,         /* nested: ROUTE_DEST, ROUTE_GATEWAY?; repeated */
+	RUNV_A_ROUTE_DEST = 48,    /* str, "0.0.0.0/0", "fd00::/64", ... */
+	RUNV_A_ROUTE_GATEWAY = 49, /* str, an address of the same family */
 };
 
 #endif

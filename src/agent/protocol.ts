@@ -26,6 +26,7 @@ export enum MessageType {
   Shutdown = 0x15,
   CloseOutput = 0x16,
   ListProcesses = 0x17,
+  AddInterface = 0x18,
   Stdout = 0x20,
   Stderr = 0x21,
   Exit = 0x22,
@@ -73,6 +74,13 @@ export enum Tag {
   Command = 40,
   Truncated = 41,
   All = 42,
+  Mac = 43,
+  Ifname = 44,
+  Mtu = 45,
+  Address = 46,
+  Route = 47,
+  RouteDest = 48,
+  RouteGateway = 49,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */
@@ -81,6 +89,7 @@ export const Errno = {
   ESRCH: 3,
   EACCES: 13,
   EEXIST: 17,
+  ENODEV: 19,
   EINVAL: 22,
   EBADMSG: 74,
   EMSGSIZE: 90,

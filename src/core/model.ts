@@ -47,11 +47,30 @@ export interface VmResources {
   vcpus: number;
 }
 
+/** A route of a guest interface: its output device is that interface. */
+export interface GuestRoute {
+  /** CIDR, `0.0.0.0/0` or `::/0` for a default route. */
+  destination: string;
+  gateway?: string;
+}
+
+/** An interface as the container saw it in its netns; the VM's gets the same. */
+export interface GuestInterface {
+  name: string;
+  mac: string;
+  mtu: number;
+  /** CIDR: `10.88.0.5/16`, `fd00::5/64`. */
+  addresses: string[];
+  routes: GuestRoute[];
+}
+
 export interface SandboxModel {
   id: string;
   bundle: string;
   /** Absolute host path of the container's root filesystem. */
   rootfsPath: string;
+  /** The caller's network namespace (config.json), whose interfaces the VM gets; none: loopback only. */
+  networkNamespace?: string;
   resources: VmResources;
   annotations: Record<string, string>;
   container: ContainerModel;

@@ -8,10 +8,11 @@ import { RunvError } from '../core/errors';
 
 /**
  * What the guest loads at boot: only what it uses, since under TCG every module costs boot
- * time. virtio_mmio serves the microvm machine, virtio_pci a template that picks `pc`. Block
- * devices, networking, virtio-fs and vsock add theirs when runv uses them.
+ * time. virtio_mmio serves the microvm machine, virtio_pci a template that picks `pc`;
+ * virtio_net the interfaces a container's netns gives the VM. Block devices, virtio-fs and
+ * vsock add theirs when runv uses them.
  */
-export const GUEST_MODULES: readonly string[] = ['virtio_mmio', 'virtio_pci', 'virtio_console', '9pnet_virtio', '9p'];
+export const GUEST_MODULES: readonly string[] = ['virtio_mmio', 'virtio_pci', 'virtio_console', '9pnet_virtio', '9p', 'virtio_net'];
 
 export interface KernelModule {
   /** Canonical module name: underscores, no extension, e.g. `virtio_pci`. */
