@@ -225,7 +225,8 @@ static int add_route(unsigned index, const struct net_route *r)
 
 	m.h.nlmsg_len = NLMSG_LENGTH(sizeof(*rt));
 	m.h.nlmsg_type = RTM_NEWROUTE;
-	m.h.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+	/* As `ip route append`: a default route per interface, as a netns with several can have. */
+	m.h.nlmsg_flags = NLM_F_CREATE | NLM_F_APPEND;
 	rt->rtm_family = (unsigned char)r->dest.family;
 	rt->rtm_dst_len = (unsigned char)r->dest.prefix;
 	rt->rtm_table = RT_TABLE_MAIN;
@@ -237,7 +238,9 @@ static int add_route(unsigned index, const struct net_route *r)
 	    (r->has_gateway && nl_attr(&m.h, RTA_GATEWAY, r->gateway, size) < 0) ||
 	    nl_attr(&m.h, RTA_OIF, &oif, sizeof(oif)) < 0)
 		return -1;
-	return nl_request(&m.h);
+	if (nl_request(&m.h) < 0 && errno != EEXIST) /* the same route again is no error */
+		return -1;
+	return 0;
 }
 
 /* Says which step failed, for the reply; keeps errno and returns -1. */

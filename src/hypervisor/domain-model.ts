@@ -14,9 +14,16 @@ export interface DomainModel {
   consoleLog: string;
   agentSocket: string;
   shares: { source: string; tag: string }[];
+  /** Tap devices that exist before the domain starts (libvirt only opens them), with the guest NIC's MAC. */
+  interfaces: DomainInterface[];
   metadata: { id: string; bundle: string };
   /** The host's TSC rate: a microvm guest needs it to boot reliably (it cannot calibrate). */
   tscKhz?: number;
+}
+
+export interface DomainInterface {
+  tap: string;
+  mac: string;
 }
 
 export const DOMAIN_PREFIX = 'runv-';
@@ -35,6 +42,7 @@ export interface HostParts {
   initrd: string;
   consoleLog: string;
   agentSocket: string;
+  interfaces: DomainInterface[];
   tscKhz?: number;
 }
 
@@ -53,6 +61,7 @@ export function sandboxToDomain(sandbox: SandboxModel, type: DomainType, host: H
     // Shared writable even when root.readonly is set, as runc does: mount points may have to be
     // created in it; guest-init makes the container's own view of it read-only.
     shares: [{ source: sandbox.rootfsPath, tag: sandbox.container.rootfs.source }],
+    interfaces: host.interfaces,
     metadata: { id: sandbox.id, bundle: sandbox.bundle },
     tscKhz: host.tscKhz,
   };

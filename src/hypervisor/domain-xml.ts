@@ -1,7 +1,7 @@
 import { Builder, parseStringPromise } from 'xml2js';
 import { RunvError } from '../core/errors';
 import { AGENT_PORT_NAME } from '../agent/protocol';
-import { DomainModel, METADATA_NAMESPACE } from './domain-model';
+import { DomainInterface, DomainModel, METADATA_NAMESPACE } from './domain-model';
 
 /** An element as xml2js represents it: attributes under `$`, text under `_`, children as arrays. */
 type XmlNode = { $?: Record<string, string>; _?: string; [child: string]: unknown };
@@ -58,6 +58,7 @@ function appendDevices(devices: XmlNode, model: DomainModel, microvm: boolean): 
     devices[name] = [...existing, ...nodes];
   };
   add('filesystem', ...model.shares.map((share) => shareOf(share, microvm)));
+  add('interface', ...model.interfaces.map((nic) => interfaceOf(nic, microvm)));
   add('channel', {
     $: { type: 'unix' },
     source: [{ $: { mode: 'bind', path: model.agentSocket } }],
@@ -68,15 +69,24 @@ function appendDevices(devices: XmlNode, model: DomainModel, microvm: boolean): 
   return devices;
 }
 
-/** On microvm (no PCI bus) a virtio device needs an explicit virtio-mmio address. */
 function shareOf(share: DomainModel['shares'][number], microvm: boolean): XmlNode {
-  const node: XmlNode = {
-    $: { type: 'mount', accessmode: 'passthrough' },
-    source: [{ $: { dir: share.source } }],
-    target: [{ $: { dir: share.tag } }],
-  };
-  if (microvm) node.address = [{ $: { type: 'virtio-mmio' } }];
-  return node;
+  return virtioDevice(
+    { $: { type: 'mount', accessmode: 'passthrough' }, source: [{ $: { dir: share.source } }], target: [{ $: { dir: share.tag } }] },
+    microvm,
+  );
+}
+
+/** An existing tap libvirt opens but does not manage: runv made it and moves it after the start. */
+function interfaceOf(nic: DomainInterface, microvm: boolean): XmlNode {
+  return virtioDevice(
+    { $: { type: 'ethernet' }, mac: [{ $: { address: nic.mac } }], target: [{ $: { dev: nic.tap, managed: 'no' } }], model: [{ $: { type: 'virtio' } }] },
+    microvm,
+  );
+}
+
+/** On microvm (no PCI bus) a virtio device needs an explicit virtio-mmio address. */
+function virtioDevice(node: XmlNode, microvm: boolean): XmlNode {
+  return microvm ? { ...node, address: [{ $: { type: 'virtio-mmio' } }] } : node;
 }
 
 /**

@@ -5,6 +5,7 @@ import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
+import { NetworkService } from '../network/network-service';
 import { sandboxFromBundle } from '../runtime/bundle';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { checkExecutable } from '../runtime/rootfs-executable';
@@ -42,6 +43,7 @@ export class LifecycleService {
   constructor(
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
+    @inject(NetworkService) private readonly network: NetworkService,
     @inject(Logger) private readonly log: Logger,
   ) {
     this.store = new StateStore(config);
@@ -132,8 +134,11 @@ export class LifecycleService {
       await this.endShim(record);
     }
     const paths = sandboxPaths(this.config, id);
-    // A shim that recorded the exit tore its VM down; one that died did not.
-    if (record.exitStatus === undefined) await this.hypervisor.destroy(domainName(id));
+    // A shim that recorded the exit tore its VM and taps down; one that died did not.
+    if (record.exitStatus === undefined) {
+      await this.hypervisor.destroy(domainName(id));
+      await this.network.remove(id, networkNamespaceOf(id, record.bundle));
+    }
     for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
     fs.rmSync(paths.stateDir, { recursive: true, force: true });
     this.log.debug('lifecycle', 'container deleted', { id });
@@ -154,6 +159,15 @@ export class LifecycleService {
       if (Date.now() > deadline) process.kill(record.pid, 'SIGKILL');
       await new Promise((resolve) => setTimeout(resolve, SHIM_EXIT_POLL_MS));
     }
+  }
+}
+
+/** The netns the container's taps went to, if its bundle still says. */
+function networkNamespaceOf(id: string, bundle: string): string | undefined {
+  try {
+    return sandboxFromBundle(id, bundle).networkNamespace;
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,6 +7,8 @@ export interface OciSpec {
   mounts?: OciMount[];
   annotations?: Record<string, string>;
   linux?: {
+    /** A `path` joins an existing namespace (podman's and CNI's netns); without one, a new namespace. */
+    namespaces?: { type: string; path?: string }[];
     resources?: {
       memory?: { limit?: number };
       cpu?: { quota?: number; period?: number; cpus?: string };

@@ -28,6 +28,7 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
     id: options.id,
     bundle: options.bundle,
     rootfsPath,
+    networkNamespace: spec.linux?.namespaces?.find((n) => n.type === 'network')?.path,
     resources: resourcesOf(spec),
     annotations: spec.annotations ?? {},
     container: containerOf(spec, options.id),

@@ -94,6 +94,13 @@ function validateMount(value: unknown, field: string): OciMount {
 
 function validateLinux(value: unknown, field: string): void {
   const linux = object(value, field);
+  optional(linux.namespaces, `${field}.namespaces`, (v, f) =>
+    array(v, f).forEach((n, i) => {
+      const namespace = object(n, `${f}[${i}]`);
+      string(namespace.type, `${f}[${i}].type`);
+      optional(namespace.path, `${f}[${i}].path`, string);
+    }),
+  );
   optional(linux.resources, `${field}.resources`, (v, f) => {
     const resources = object(v, f);
     optional(resources.memory, `${f}.memory`, (m, mf) => optional(object(m, mf).limit, `${mf}.limit`, integer));

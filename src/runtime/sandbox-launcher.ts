@@ -11,6 +11,7 @@ import { DomainModel, sandboxToDomain } from '../hypervisor/domain-model';
 import { buildDomainXml } from '../hypervisor/domain-xml';
 import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
+import { NetworkService, SandboxNetwork } from '../network/network-service';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
@@ -34,6 +35,7 @@ export interface DomainDescription {
   model: DomainModel;
   xml: string;
   paths: SandboxPaths;
+  network: SandboxNetwork;
 }
 
 @injectable()
@@ -42,6 +44,7 @@ export class SandboxLauncher {
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(ImageStore) private readonly images: ImageStore,
+    @inject(NetworkService) private readonly network: NetworkService,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
@@ -51,11 +54,13 @@ export class SandboxLauncher {
     const { type, reason } = chooseDomainType(this.config.accel, hostKvmFacts());
     this.log.debug('hypervisor', `domain type ${type}: ${reason}`, { id: sandbox.id, image: image.dir });
     const paths = sandboxPaths(this.config, sandbox.id);
-    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, tscKhz: hostTscKhz() };
+    const network = await this.network.plan(sandbox);
+    const interfaces = network.links.map(({ tap, mac }) => ({ tap, mac }));
+    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz() };
     const model = sandboxToDomain(sandbox, type, host);
     const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
     const template = readTemplate(templateFile);
-    return { model, xml: await buildDomainXml(template, templateFile, model), paths };
+    return { model, xml: await buildDomainXml(template, templateFile, model), paths, network };
   }
 
   /**
@@ -63,11 +68,12 @@ export class SandboxLauncher {
    * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
    */
   async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
-    const { model, xml, paths } = await this.describe(sandbox);
+    const { model, xml, paths, network } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
+      await this.network.createTaps(sandbox.id, network, cleanup);
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
       // Unless the name was taken meanwhile (another --root, same id): that domain is not ours.
       let ours = true;
@@ -80,11 +86,13 @@ export class SandboxLauncher {
         throw error;
       });
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
+      await this.network.connect(sandbox.id, network, cleanup);
       aborted?.throwIfAborted();
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths, aborted);
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
+      for (const link of network.links) await agent.addInterface(link);
       return { agent, teardown: () => this.teardown(agent, model.name, cleanup) };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });

@@ -14,6 +14,8 @@ export interface SandboxPaths {
   shimLog: string;
   agentSocket: string;
   shimSocket: string;
+  /** Names of the sandbox's tap devices start with it; an index follows (IFNAMSIZ: 15 bytes). */
+  tapPrefix: string;
 }
 
 export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, id: string): SandboxPaths {
@@ -28,6 +30,7 @@ export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, 
     shimLog: path.join(stateDir, 'shim.log'),
     agentSocket: path.join(config.socketDir, `${key}.agent`),
     shimSocket: path.join(config.socketDir, `${key}.shim`),
+    tapPrefix: `rv${key.slice(0, 10)}t`,
   };
 }
 

@@ -71,6 +71,15 @@ describe('guest-init ADD_INTERFACE (standalone, in a test netns)', function () {
     assert.equal(link(MAC_A).ifname, 'link0', 'the other interface is left alone');
   });
 
+  it('keeps a default route per interface, as a netns with two networks has, and takes the same route twice', async () => {
+    const eth0 = iface({ name: 'eth0', mac: MAC_A, addresses: ['10.213.9.2/24'], routes: [{ destination: '0.0.0.0/0', gateway: '10.213.9.1' }] });
+    await guest!.client.addInterface(eth0);
+    await guest!.client.addInterface(iface({ name: 'eth1', mac: MAC_B, addresses: ['10.214.9.2/24'], routes: [{ destination: '0.0.0.0/0', gateway: '10.214.9.1' }] }));
+    await guest!.client.addInterface(eth0);
+    const defaults = ip<Route[]>('-4', 'route', 'show', 'default').map((r) => `${r.gateway} ${r.dev}`);
+    assert.deepEqual(defaults.sort(), ['10.213.9.1 eth0', '10.214.9.1 eth1']);
+  });
+
   it('takes a name another interface holds by moving that one aside (guest names follow probe order)', async () => {
     await guest!.client.addInterface(iface({ name: 'link1', mac: MAC_A }));
     assert.equal(link(MAC_A).ifname, 'link1');

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DomainModel, sandboxToDomain } from '../../../src/hypervisor/domain-model';
+import { DomainModel, HostParts, sandboxToDomain } from '../../../src/hypervisor/domain-model';
 import { buildDomainXml } from '../../../src/hypervisor/domain-xml';
 import { specToSandbox } from '../../../src/oci/to-sandbox';
 import { defaultSpec } from '../../../src/oci/default-spec';
@@ -12,13 +12,18 @@ import { RunvError } from '../../../src/core/errors';
 const TEMPLATE_FILE = path.join(__dirname, '../../../templates/qemu.xml');
 const GOLDEN_DIR = path.join(__dirname, '../../golden');
 const template = fs.readFileSync(TEMPLATE_FILE, 'utf8');
-const hostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', tscKhz: 2600000 };
+const hostParts: HostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', interfaces: [], tscKhz: 2600000 };
 
-function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined): DomainModel {
+function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined, host = hostParts): DomainModel {
   const spec = defaultSpec();
   edit(spec);
-  return sandboxToDomain(specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo' }), type, hostParts);
+  return sandboxToDomain(specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo' }), type, host);
 }
+
+const twoTaps = [
+  { tap: 'rv0123456789t0', mac: '02:42:0a:58:00:05' },
+  { tap: 'rv0123456789t1', mac: '02:42:0a:59:00:05' },
+];
 
 /** Compares with the golden file; UPDATE_GOLDEN=1 rewrites it on purpose, for review in the diff. */
 function assertGolden(name: string, xml: string): void {
@@ -47,6 +52,7 @@ describe('domain XML', () => {
       spec.root.readonly = false;
       spec.linux = { resources: { memory: { limit: 512 * 1024 * 1024 }, cpu: { quota: 150000, period: 100000 } } };
     })],
+    ['qemu-two-interfaces.xml', demoModel('qemu', () => undefined, { ...hostParts, interfaces: twoTaps })],
   ];
 
   for (const [golden, model] of cases) {
@@ -75,6 +81,8 @@ describe('domain XML', () => {
   it('puts virtio devices on virtio-mmio and passes the TSC rate on microvm, and leaves both to libvirt on pc', async () => {
     const microvm = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu'));
     assert.match(microvm, /<address type="virtio-mmio"\/>\s*<\/filesystem>/);
+    const nics = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu', () => undefined, { ...hostParts, interfaces: twoTaps }));
+    assert.equal(nics.match(/<address type="virtio-mmio"\/>\s*<\/interface>/g)?.length, 2);
     assert.match(microvm, /tsc_early_khz=2600000<\/cmdline>/);
     const pc = await buildDomainXml(template.replace("machine='microvm'", "machine='pc'").replace(/<controller type='virtio-serial'[\s\S]*?<\/controller>/, ''), 'pc.xml', demoModel('qemu'));
     assert.doesNotMatch(pc, /virtio-mmio|tsc_early_khz/);
