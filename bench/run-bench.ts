@@ -4,7 +4,8 @@
  * boot, and where runv's time goes. Then runv beside the runtimes it stands in for, through the
  * runc interface: the start-up of `state` against runc's and `node -e 0`, and a whole
  * create / start / wait / delete of /bin/true against runsc (ptrace) and runc; a runtime that
- * is not installed is skipped with a line saying so. Figures only, no pass/fail on them.
+ * is not installed is skipped with a line saying so. Last, TCP throughput and request latency
+ * host <-> container, runv beside runc (bench/network.ts). Figures only, no pass/fail on them.
  *
  *   npm run build && npx ts-node -T bench/run-bench.ts [RUNS]     (or RUNV_BENCH_RUNS=N; 5)
  *
@@ -26,6 +27,7 @@ import {
   cliArgs, ContainerTracker, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
   runvRuntime, statusOf, timeLifecycle,
 } from './oci-runtimes';
+import { networkReport } from './network';
 import { assertSucceeded, countQemus, liveChildren, sleep, start } from './processes';
 import { median, seconds, summarize } from './stats';
 import { BareTarget, RunvTarget, timeBareQemu, timeRunv } from './subjects';
@@ -383,6 +385,8 @@ async function main(): Promise<void> {
     const { subjects, skipped } = runcInterfaceSubjects(work, rootfs, trueBundle);
     process.stdout.write(['', ...(await stateReport(work, subjects, skipped)), ''].join('\n'));
     process.stdout.write(['', ...(await lifecycleReport(work, runs, subjects, skipped)), ''].join('\n'));
+    const runc = runcRuntime(path.join(work.dir, 'runc-root'));
+    process.stdout.write(['', ...(await networkReport(work.dir, runvRuntime(RUNV, work.root), 'runtime' in runc ? runc.runtime : undefined)), ''].join('\n'));
   } finally {
     await work.cleanUp();
   }
