@@ -764,12 +764,14 @@ static int parse_address(struct net_interface *nif, const struct attr *at, struc
 
 	if (!text)
 		return -1;
-	if (nif->naddresses == NET_MAX_ADDRESSES)
+	if (nif->naddresses == NET_MAX_ADDRESSES) {
 		reply_error(r, E2BIG, "more than %d ADDRESS entries", NET_MAX_ADDRESSES);
-	else if (net_parse_prefix(text, &nif->addresses[nif->naddresses]) < 0)
+	} else if (net_parse_prefix(text, &nif->addresses[nif->naddresses]) < 0) {
 		reply_error(r, EINVAL, "bad ADDRESS %s", text);
-	else
-		rc = 0, nif->naddresses++;
+	} else {
+		nif->naddresses++;
+		rc = 0;
+	}
 	free(text);
 	return rc;
 }

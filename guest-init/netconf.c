@@ -86,7 +86,6 @@ static int find_by_mac(const uint8_t *mac, char *name)
 
 	if (!dir)
 		return -1;
-	errno = ENODEV;
 	while ((e = readdir(dir)) != NULL) {
 		if (e->d_name[0] == '.' || strlen(e->d_name) >= IFNAMSIZ)
 			continue;
