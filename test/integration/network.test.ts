@@ -254,7 +254,11 @@ describe('networking: the VM gets the interfaces of the netns in config.json', f
 
     it('a netns path that does not exist', () => refuses('/run/netns/runvtest-none', /^runv: config\.json: linux\.namespaces: network namespace \/run\/netns\/runvtest-none does not exist \(ENOENT\)$/m));
 
-    it('a path that is not a namespace', () => refuses(path.join(work, 'a', 'config.json'), /network namespace .*config\.json is not a namespace$/m));
+    it('a path that is not a namespace', () => {
+      const file = path.join(work, 'not-a-netns');
+      fs.writeFileSync(file, '');
+      return refuses(file, /network namespace .*not-a-netns is not a namespace$/m);
+    });
 
     it('a namespace of another type', () => refuses('/proc/self/ns/uts', /network namespace \/proc\/self\/ns\/uts is not a network namespace$/m));
 

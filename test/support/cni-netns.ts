@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** A bridge network of Debian's CNI plugins (bridge + host-local), as podman or ctr would set one up. */
 export interface CniBridge {
@@ -15,7 +16,7 @@ export interface CniResult {
 }
 
 const CNI_PATH = '/usr/lib/cni';
-/** host-local's allocations: the tests' own, away from any real CNI state. */
+/** host-local's allocations, one directory a network: the tests' own, away from any real CNI state. */
 const IPAM_DIR = '/run/runvtest-cni';
 
 function config(network: CniBridge): string {
@@ -27,8 +28,18 @@ function config(network: CniBridge): string {
     isGateway: true,
     ipMasq: false,
     ...(network.mtu ? { mtu: network.mtu } : {}),
-    ipam: { type: 'host-local', ranges: network.subnets.map((subnet) => [{ subnet }]), routes: [{ dst: '0.0.0.0/0' }], dataDir: IPAM_DIR },
+    ipam: { type: 'host-local', ranges: network.subnets.map((subnet) => [{ subnet }]), routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(IPAM_DIR, network.name) },
   });
+}
+
+/**
+ * The plugin makes a missing bridge, but then it has IPv6 only if the host's
+ * net.ipv6.conf.default says so; the tests enable it on their own bridge, not host-wide.
+ */
+function ensureBridge(network: CniBridge): void {
+  if (fs.existsSync(`/sys/class/net/${network.bridge}`)) return;
+  execFileSync('ip', ['link', 'add', network.bridge, 'type', 'bridge']);
+  if (network.subnets.some((s) => s.includes(':'))) fs.writeFileSync(`/proc/sys/net/ipv6/conf/${network.bridge}/disable_ipv6`, '0');
 }
 
 /** A netns made with `ip netns add`, its interfaces added by the bridge plugin. */
@@ -42,6 +53,7 @@ export class CniNetns {
   }
 
   add(network: CniBridge, ifname: string): CniResult {
+    ensureBridge(network);
     const result = this.plugin('ADD', network, ifname);
     this.attached.push({ network, ifname });
     return JSON.parse(result) as CniResult;
@@ -61,8 +73,10 @@ export class CniNetns {
 
   /** Bridges stay after CNI DEL (the plugin never removes one); the tests that made them do. */
   static removeBridges(...networks: CniBridge[]): void {
-    for (const { bridge } of networks) execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
-    fs.rmSync(IPAM_DIR, { recursive: true, force: true });
+    for (const { name, bridge } of networks) {
+      execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+      fs.rmSync(path.join(IPAM_DIR, name), { recursive: true, force: true });
+    }
   }
 
   private plugin(command: 'ADD' | 'DEL', network: CniBridge, ifname: string): string {
