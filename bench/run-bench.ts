@@ -4,7 +4,8 @@
  * boot, and where runv's time goes. Then runv beside the runtimes it stands in for, through the
  * runc interface: the start-up of `state` against runc's and `node -e 0`, and a whole
  * create / start / wait / delete of /bin/true against runsc (ptrace) and runc; a runtime that
- * is not installed is skipped with a line saying so. Figures only, no pass/fail on them.
+ * is not installed is skipped with a line saying so. Last, TCP throughput and request latency
+ * host <-> container, runv beside runc (bench/network.ts). Figures only, no pass/fail on them.
  *
  *   npm run build && npx ts-node -T bench/run-bench.ts [RUNS]     (or RUNV_BENCH_RUNS=N; 5)
  *
@@ -24,7 +25,8 @@ import {
   cliArgs, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
   runvRuntime, statusOf, timeLifecycle,
 } from './oci-runtimes';
-import { assertSucceeded, countQemus, start } from './processes';
+import { networkReport } from './network';
+import { assertSucceeded, countQemus, liveChildren, sleep, start } from './processes';
 import { median, seconds, summarize } from './stats';
 import { BareTarget, RunvTarget, timeBareQemu, timeRunv } from './subjects';
 import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv } from './trace';
@@ -302,6 +304,8 @@ async function main(): Promise<void> {
     process.stdout.write(['', ...(await stateReport(work, subjects, skipped)), ''].join('\n'));
     process.stdout.write(['', ...(await lifecycleReport(work, runs, subjects, skipped)), ''].join('\n'));
     process.stdout.write(['', ...(await storageReport(work, runvRuntime(RUNV, work.root), runs)), ''].join('\n'));
+    const runc = runcRuntime(path.join(work.dir, 'runc-root'));
+    process.stdout.write(['', ...(await networkReport(work.dir, runvRuntime(RUNV, work.root), 'runtime' in runc ? runc.runtime : undefined)), ''].join('\n'));
   } finally {
     await work.cleanUp();
   }

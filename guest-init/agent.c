@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netconf.h"
 
 void reply_error(struct reply *r, int code, const char *fmt, ...)
 {
@@ -71,6 +72,7 @@ static const char *tag_name(uint16_t tag)
 	case RUNV_A_RLIMIT_SOFT: return "RLIMIT_SOFT";
 	case RUNV_A_RLIMIT_HARD: return "RLIMIT_HARD";
 	case RUNV_A_HOOK_PATH: return "HOOK_PATH";
+	case RUNV_A_ROUTE_DEST: return "ROUTE_DEST";
 	default: return "attribute";
 	}
 }
@@ -901,6 +903,102 @@ static void handle_close_output(struct agent *a, const struct frame *f, struct r
 	*fd = -1;
 }
 
+/* One ROUTE { ROUTE_DEST, ROUTE_GATEWAY? }; the gateway has the destination's family. */
+static int parse_route(struct net_route *route, const struct attr *nested, struct reply *r)
+{
+	char *dest = NULL, *gateway = NULL;
+	int rc = -1;
+
+	if (find_str(nested->value, nested->len, RUNV_A_ROUTE_DEST, true, &dest, r) < 0 ||
+	    find_str(nested->value, nested->len, RUNV_A_ROUTE_GATEWAY, false, &gateway, r) < 0)
+		goto out;
+	if (net_parse_prefix(dest, &route->dest) < 0) {
+		reply_error(r, EINVAL, "bad ROUTE_DEST %s", dest);
+		goto out;
+	}
+	route->has_gateway = gateway != NULL;
+	if (gateway && net_parse_address(route->dest.family, gateway, route->gateway) < 0) {
+		reply_error(r, EINVAL, "bad ROUTE_GATEWAY %s for %s", gateway, dest);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dest);
+	free(gateway);
+	return rc;
+}
+
+static int parse_address(struct net_interface *nif, const struct attr *at, struct reply *r)
+{
+	char *text = attr_strdup(at, r);
+	int rc = -1;
+
+	if (!text)
+		return -1;
+	if (nif->naddresses == NET_MAX_ADDRESSES) {
+		reply_error(r, E2BIG, "more than %d ADDRESS entries", NET_MAX_ADDRESSES);
+	} else if (net_parse_prefix(text, &nif->addresses[nif->naddresses]) < 0) {
+		reply_error(r, EINVAL, "bad ADDRESS %s", text);
+	} else {
+		nif->naddresses++;
+		rc = 0;
+	}
+	free(text);
+	return rc;
+}
+
+static int parse_interface_lists(struct net_interface *nif, const struct frame *f,
+				 struct reply *r)
+{
+	struct attr_iter it;
+	struct attr at;
+
+	attr_iter_init(&it, f->payload, f->len);
+	while (attr_next(&it, &at) > 0) {
+		if (at.tag == RUNV_A_ADDRESS && parse_address(nif, &at, r) < 0)
+			return -1;
+		if (at.tag != RUNV_A_ROUTE)
+			continue;
+		if (nif->nroutes == NET_MAX_ROUTES) {
+			reply_error(r, E2BIG, "more than %d ROUTE entries", NET_MAX_ROUTES);
+			return -1;
+		}
+		if (parse_route(&nif->routes[nif->nroutes++], &at, r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Not tied to a container: a VM booted ahead of time can get its interfaces later. */
+static void handle_add_interface(const struct frame *f, struct reply *r)
+{
+	struct net_interface nif = { 0 };
+	char *name = NULL, why[128];
+	struct attr mac;
+
+	if (!attr_find(f->payload, f->len, RUNV_A_MAC, &mac) || mac.len != NET_MAC_LEN) {
+		reply_error(r, EINVAL, "missing MAC, or not %d bytes", NET_MAC_LEN);
+		return;
+	}
+	memcpy(nif.mac, mac.value, NET_MAC_LEN);
+	if (find_str(f->payload, f->len, RUNV_A_IFNAME, false, &name, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_MTU, false, &nif.mtu, r) < 0)
+		goto out;
+	if (name && (strlen(name) >= IFNAMSIZ || strchr(name, '/'))) {
+		reply_error(r, EINVAL, "bad IFNAME %s", name);
+		goto out;
+	}
+	snprintf(nif.name, sizeof(nif.name), "%s", name ? name : "");
+	if (parse_interface_lists(&nif, f, r) < 0)
+		goto out;
+	if (net_configure(&nif, why, sizeof(why)) < 0)
+		reply_error(r, errno, "interface %s: %s: %s", name ? name : "", why, strerror(errno));
+	else
+		LOG_INFO("interface %s configured", name ? name : "");
+out:
+	free(name);
+}
+
 static void handle_shutdown(struct agent *a, struct reply *r)
 {
 	(void)r;
@@ -925,6 +1023,7 @@ static void dispatch(struct agent *a, const struct frame *f, struct reply *r)
 	case RUNV_LIST_PROCESSES: handle_list_processes(a, f, r); break;
 	case RUNV_SET_CGROUP: handle_set_cgroup(a, f, r); break;
 	case RUNV_READ_CGROUP: handle_read_cgroup(a, f, r); break;
+	case RUNV_ADD_INTERFACE: handle_add_interface(f, r); break;
 	default: reply_error(r, EOPNOTSUPP, "message type 0x%x not supported", f->type);
 	}
 }

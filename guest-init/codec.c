@@ -60,7 +60,7 @@ static size_t fixed_size_of(uint16_t tag)
 	case RUNV_A_SIGNAL: case RUNV_A_UID: case RUNV_A_GID: case RUNV_A_ADDITIONAL_GID:
 	case RUNV_A_NO_NEW_PRIVS: case RUNV_A_TERMINAL: case RUNV_A_ROWS: case RUNV_A_COLS:
 	case RUNV_A_UMASK: case RUNV_A_READONLY: case RUNV_A_INIT: case RUNV_A_STREAM:
-	case RUNV_A_PPID: case RUNV_A_TRUNCATED: case RUNV_A_ALL:
+	case RUNV_A_PPID: case RUNV_A_TRUNCATED: case RUNV_A_ALL: case RUNV_A_MTU:
 		return 4;
 	default:
 		return 0;
@@ -69,7 +69,8 @@ static size_t fixed_size_of(uint16_t tag)
 
 static bool is_nested(uint16_t tag)
 {
-	return tag == RUNV_A_MOUNT || tag == RUNV_A_RLIMIT || tag == RUNV_A_PROCESS;
+	return tag == RUNV_A_MOUNT || tag == RUNV_A_RLIMIT || tag == RUNV_A_PROCESS ||
+	       tag == RUNV_A_ROUTE;
 }
 
 int attrs_validate(const uint8_t *p, size_t len, unsigned depth)

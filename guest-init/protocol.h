@@ -44,6 +44,7 @@ enum runv_type {
 	RUNV_SHUTDOWN = 0x15,
 	RUNV_CLOSE_OUTPUT = 0x16,
 	RUNV_LIST_PROCESSES = 0x17,
+	RUNV_ADD_INTERFACE = 0x18,
 	RUNV_SET_CGROUP = 0x1E,
 	RUNV_READ_CGROUP = 0x1F,
 	RUNV_STDOUT = 0x20,
@@ -97,6 +98,13 @@ enum runv_tag {
 	RUNV_A_SHARE = 43,         /* nested as MOUNT; MOUNT_DEST is the share's name */
 	RUNV_A_MASKED_PATH = 44,   /* str, repeated */
 	RUNV_A_READONLY_PATH = 45, /* str, repeated */
+	RUNV_A_MAC = 46,           /* bytes, 6 */
+	RUNV_A_IFNAME = 47,        /* str */
+	RUNV_A_MTU = 48,           /* u32 */
+	RUNV_A_ADDRESS = 49,       /* str, "10.0.0.2/24" or "fd00::2/64"; repeated */
+	RUNV_A_ROUTE = 50,         /* nested: ROUTE_DEST, ROUTE_GATEWAY?; repeated */
+	RUNV_A_ROUTE_DEST = 51,    /* str, "0.0.0.0/0", "fd00::/64", ... */
+	RUNV_A_ROUTE_GATEWAY = 52, /* str, an address of the same family */
 	RUNV_A_HOOK = 60,          /* nested: HOOK_PATH, ARG+, ENV*, HOOK_TIMEOUT?; repeated */
 	RUNV_A_HOOK_PATH = 61,     /* str */
 	RUNV_A_HOOK_TIMEOUT = 62,  /* u32 seconds */

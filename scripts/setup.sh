@@ -11,7 +11,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
   linux-image-amd64 busybox-static libxml2-utils xz-utils cpio build-essential pkg-config python3
   tini e2fsprogs
-  podman conmon containerd runc docker.io containernetworking-plugins runsc jq
+  podman conmon containerd runc docker.io containernetworking-plugins runsc jq iproute2 iperf3
 )
 
 install_packages() {

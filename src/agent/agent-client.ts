@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { RunvError } from '../core/errors';
-import { ContainerModel, ProcessModel } from '../core/model';
+import { ContainerModel, GuestInterface, ProcessModel } from '../core/model';
 import { Attribute, AttributeReader, Frame, FrameDecoder, FrameError, attr, encodeFrame, isReply } from './codec';
-import { addContainerAttributes, GuestHooks, processAddress, startProcessAttributes } from './messages';
+import { addContainerAttributes, addInterfaceAttributes, GuestHooks, processAddress, startProcessAttributes } from './messages';
 import { Errno, MAX_DATA_CHUNK, MessageType, PROTOCOL_VERSION, Tag } from './protocol';
 
 /** An ERROR reply from the guest, with the errno it carried. */
@@ -120,6 +120,11 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
 
   async addContainer(container: ContainerModel): Promise<void> {
     await this.request(MessageType.AddContainer, addContainerAttributes(container));
+  }
+
+  /** Gives the VM's interface with that MAC the interface's name, MTU, addresses and routes. */
+  async addInterface(iface: GuestInterface): Promise<void> {
+    await this.request(MessageType.AddInterface, addInterfaceAttributes(iface));
   }
 
   /** Starts a process; an init runs `guestHooks` first, in its container, and fails with them. */

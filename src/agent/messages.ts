@@ -1,4 +1,4 @@
-import { ContainerModel, Hook, ProcessModel } from '../core/model';
+import { ContainerModel, GuestInterface, Hook, ProcessModel } from '../core/model';
 import { Attribute, attr } from './codec';
 import { Tag } from './protocol';
 
@@ -61,4 +61,16 @@ function hookAttribute(hook: Hook): Attribute {
 
 export function processAddress(containerId: string, processId: string): Attribute[] {
   return [attr.str(Tag.ContainerId, containerId), attr.str(Tag.ProcessId, processId)];
+}
+
+export function addInterfaceAttributes(iface: GuestInterface): Attribute[] {
+  return [
+    attr.bytes(Tag.Mac, Buffer.from(iface.mac.split(':').map((octet) => parseInt(octet, 16)))),
+    attr.str(Tag.Ifname, iface.name),
+    attr.u32(Tag.Mtu, iface.mtu),
+    ...iface.addresses.map((address) => attr.str(Tag.Address, address)),
+    ...iface.routes.map((route) =>
+      attr.nested(Tag.Route, [attr.str(Tag.RouteDest, route.destination), ...(route.gateway ? [attr.str(Tag.RouteGateway, route.gateway)] : [])]),
+    ),
+  ];
 }

@@ -110,6 +110,22 @@ export interface Hook {
 }
 
 export type Hooks = Partial<Record<HookKind, Hook[]>>;
+/** A route of a guest interface: its output device is that interface. */
+export interface GuestRoute {
+  /** CIDR, `0.0.0.0/0` or `::/0` for a default route. */
+  destination: string;
+  gateway?: string;
+}
+
+/** An interface as the container saw it in its netns; the VM's gets the same. */
+export interface GuestInterface {
+  name: string;
+  mac: string;
+  mtu: number;
+  /** CIDR: `10.88.0.5/16`, `fd00::5/64`. */
+  addresses: string[];
+  routes: GuestRoute[];
+}
 
 export interface SandboxModel {
   id: string;
@@ -117,6 +133,8 @@ export interface SandboxModel {
   /** Absolute host path of the container's root filesystem: a directory, or a disk image for `block`. */
   rootfsPath: string;
   storage: StorageDriverName;
+  /** The caller's network namespace (config.json), whose interfaces the VM gets; none: loopback only. */
+  networkNamespace?: string;
   resources: VmResources;
   annotations: Record<string, string>;
   hooks: Hooks;

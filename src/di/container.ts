@@ -5,6 +5,7 @@ import { LibvirtHypervisor } from '../hypervisor/libvirt-hypervisor';
 import { HostChecks } from '../doctor/host-checks';
 import { ImageBuilder } from '../image/image-builder';
 import { ImageStore } from '../image/image-store';
+import { NetworkService } from '../network/network-service';
 import { RunService } from '../runtime/run-service';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
@@ -24,6 +25,7 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   container.bind(ImageStore).toSelf().inSingletonScope();
   container.bind(ImageBuilder).toSelf().inSingletonScope();
   container.bind(StorageService).toSelf().inSingletonScope();
+  container.bind(NetworkService).toSelf().inSingletonScope();
   container.bind(SandboxLauncher).toSelf().inSingletonScope();
   container.bind(RunService).toSelf().inSingletonScope();
   container.bind(HostChecks).toSelf().inSingletonScope();

@@ -15,9 +15,16 @@ export interface DomainModel {
   agentSocket: string;
   shares: VmShare[];
   disks: VmDisk[];
+  /** Tap devices that exist before the domain starts (libvirt only opens them), with the guest NIC's MAC. */
+  interfaces: DomainInterface[];
   metadata: { id: string; bundle: string };
   /** The host's TSC rate: a microvm guest needs it to boot reliably (it cannot calibrate). */
   tscKhz?: number;
+}
+
+export interface DomainInterface {
+  tap: string;
+  mac: string;
 }
 
 export const DOMAIN_PREFIX = 'runv-';
@@ -36,6 +43,7 @@ export interface HostParts {
   initrd: string;
   consoleLog: string;
   agentSocket: string;
+  interfaces: DomainInterface[];
   tscKhz?: number;
 }
 
@@ -55,6 +63,7 @@ export function sandboxToDomain(sandbox: SandboxModel, storage: VmStorage, type:
     // created in it; guest-init makes the container's own view of it read-only.
     shares: storage.shares,
     disks: storage.disks,
+    interfaces: host.interfaces,
     metadata: { id: sandbox.id, bundle: sandbox.bundle },
     tscKhz: host.tscKhz,
   };

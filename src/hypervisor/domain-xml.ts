@@ -1,7 +1,7 @@
 import { Builder, parseStringPromise } from 'xml2js';
 import { RunvError } from '../core/errors';
 import { AGENT_PORT_NAME } from '../agent/protocol';
-import { DomainModel, METADATA_NAMESPACE } from './domain-model';
+import { DomainInterface, DomainModel, METADATA_NAMESPACE } from './domain-model';
 import { VmDisk, VmShare } from '../core/model';
 
 const QEMU_NAMESPACE = 'http://libvirt.org/schemas/domain/qemu/1.0';
@@ -63,6 +63,7 @@ function appendDevices(devices: XmlNode, model: DomainModel, microvm: boolean): 
   };
   add('disk', ...model.disks.map((disk) => diskOf(disk, microvm)));
   add('filesystem', ...model.shares.map((share) => shareOf(share, microvm)));
+  add('interface', ...model.interfaces.map((nic) => interfaceOf(nic, microvm)));
   add('channel', {
     $: { type: 'unix' },
     source: [{ $: { mode: 'bind', path: model.agentSocket } }],
@@ -95,6 +96,14 @@ function diskOf(disk: VmDisk, microvm: boolean): XmlNode {
       source: [{ $: disk.kind === 'file' ? { file: disk.source } : { dev: disk.source } }],
       target: [{ $: { dev: disk.target, bus: 'virtio' } }],
     },
+    microvm,
+  );
+}
+
+/** An existing tap libvirt opens but does not manage: runv made it and moves it after the start. */
+function interfaceOf(nic: DomainInterface, microvm: boolean): XmlNode {
+  return withAddress(
+    { $: { type: 'ethernet' }, mac: [{ $: { address: nic.mac } }], target: [{ $: { dev: nic.tap, managed: 'no' } }], model: [{ $: { type: 'virtio' } }] },
     microvm,
   );
 }

@@ -8,9 +8,11 @@ import { RunvError } from '../core/errors';
 
 /**
  * What the guest loads at boot: only what it uses, since under TCG every module costs boot
- * time. virtio_mmio serves the microvm machine, virtio_pci a template that picks `pc`.
+ * time. virtio_mmio serves the microvm machine, virtio_pci a template that picks `pc`;
+ * virtio_net the interfaces a container's netns gives the VM. Filesystems other than 9p come
+ * later, on first use (below).
  */
-export const GUEST_MODULES: readonly string[] = ['virtio_mmio', 'virtio_pci', 'virtio_console', '9pnet_virtio', '9p'];
+export const GUEST_MODULES: readonly string[] = ['virtio_mmio', 'virtio_pci', 'virtio_console', '9pnet_virtio', '9p', 'virtio_net'];
 
 /**
  * What guest-init loads only when it mounts a filesystem of that type (from

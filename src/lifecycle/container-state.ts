@@ -25,6 +25,8 @@ export interface ContainerRecord {
   exitStatus?: number;
   /** The spec's poststop hooks, which delete runs once the container is gone. */
   poststop?: Hook[];
+  /** The caller's netns, where the container's taps went: delete looks there after a dead shim. */
+  networkNamespace?: string;
 }
 
 const NEXT: Readonly<Record<ContainerStatus, readonly ContainerStatus[]>> = {

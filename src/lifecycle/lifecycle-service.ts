@@ -5,6 +5,7 @@ import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
+import { NetworkService } from '../network/network-service';
 import { sandboxFromBundle } from '../runtime/bundle';
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { checkExecutable } from '../runtime/rootfs-executable';
@@ -46,6 +47,7 @@ export class LifecycleService {
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
     @inject(StorageService) private readonly storage: StorageService,
+    @inject(NetworkService) private readonly network: NetworkService,
     @inject(Logger) private readonly log: Logger,
   ) {
     this.store = new StateStore(config);
@@ -139,10 +141,11 @@ export class LifecycleService {
       await this.endShim(record);
     }
     const paths = sandboxPaths(this.config, id);
-    // A shim that recorded the exit tore its VM down; one that died did not.
+    // A shim that recorded the exit tore its VM, binds and taps down; one that died did not.
     if (record.exitStatus === undefined) {
       await this.hypervisor.destroy(domainName(id));
       await this.storage.removeLeftovers(id);
+      await this.network.remove(id, record.networkNamespace);
     }
     for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
     fs.rmSync(paths.stateDir, { recursive: true, force: true });

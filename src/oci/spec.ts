@@ -12,6 +12,8 @@ export interface OciSpec {
   linux?: {
     maskedPaths?: string[];
     readonlyPaths?: string[];
+    /** A `path` joins an existing namespace (podman's and CNI's netns); without one, a new namespace. */
+    namespaces?: { type: string; path?: string }[];
     resources?: {
       memory?: { limit?: number };
       cpu?: { quota?: number; period?: number; cpus?: string };

@@ -33,6 +33,7 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
     bundle: options.bundle,
     rootfsPath,
     storage: storageOf(spec.annotations ?? {}, options.defaultStorage),
+    networkNamespace: spec.linux?.namespaces?.find((n) => n.type === 'network')?.path,
     resources,
     annotations: spec.annotations ?? {},
     hooks: hooksOf(spec.hooks),

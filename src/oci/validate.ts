@@ -139,6 +139,13 @@ function validateLinux(value: unknown, field: string): void {
   for (const key of ['maskedPaths', 'readonlyPaths']) {
     optional(linux[key], `${field}.${key}`, (v, f) => array(v, f).forEach((p, i) => insideRoot(nonEmptyString(p, `${f}[${i}]`), `${f}[${i}]`)));
   }
+  optional(linux.namespaces, `${field}.namespaces`, (v, f) =>
+    array(v, f).forEach((n, i) => {
+      const namespace = object(n, `${f}[${i}]`);
+      string(namespace.type, `${f}[${i}].type`);
+      optional(namespace.path, `${f}[${i}].path`, string);
+    }),
+  );
   optional(linux.resources, `${field}.resources`, (v, f) => {
     const resources = object(v, f);
     optional(resources.memory, `${f}.memory`, (m, mf) => optional(object(m, mf).limit, `${mf}.limit`, integer));

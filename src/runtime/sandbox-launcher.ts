@@ -13,6 +13,7 @@ import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
 import { StorageService } from '../storage/storage-service';
 import { StoragePlan } from '../storage/storage-plan';
+import { NetworkService, SandboxNetwork } from '../network/network-service';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
@@ -39,6 +40,7 @@ export interface DomainDescription {
   xml: string;
   paths: SandboxPaths;
   storage: StoragePlan;
+  network: SandboxNetwork;
 }
 
 @injectable()
@@ -48,6 +50,7 @@ export class SandboxLauncher {
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(ImageStore) private readonly images: ImageStore,
     @inject(StorageService) private readonly storage: StorageService,
+    @inject(NetworkService) private readonly network: NetworkService,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
@@ -58,11 +61,13 @@ export class SandboxLauncher {
     const { type, reason } = chooseDomainType(this.config.accel, hostKvmFacts());
     this.log.debug('hypervisor', `domain type ${type}: ${reason}`, { id: sandbox.id, image: image.dir });
     const paths = sandboxPaths(this.config, sandbox.id);
-    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, tscKhz: hostTscKhz() };
+    const network = await this.network.plan(sandbox);
+    const interfaces = network.links.map(({ tap, mac }) => ({ tap, mac }));
+    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz() };
     const model = sandboxToDomain(sandbox, storage, type, host);
     const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
     const template = readTemplate(templateFile);
-    return { model, xml: await buildDomainXml(template, templateFile, model), paths, storage };
+    return { model, xml: await buildDomainXml(template, templateFile, model), paths, storage, network };
   }
 
   /**
@@ -70,12 +75,13 @@ export class SandboxLauncher {
    * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
    */
   async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
-    const { model, xml, paths, storage } = await this.describe(sandbox);
+    const { model, xml, paths, storage, network } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
       await this.storage.prepare(storage, cleanup);
+      await this.network.createTaps(sandbox.id, network, cleanup);
       // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
       // Unless the name was taken meanwhile (another --root, same id): that domain is not ours.
       let ours = true;
@@ -88,11 +94,13 @@ export class SandboxLauncher {
         throw error;
       });
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
+      await this.network.connect(sandbox.id, network, cleanup);
       aborted?.throwIfAborted();
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths, aborted);
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
+      for (const link of network.links) await agent.addInterface(link);
       return { agent, container: storage.container, teardown: () => this.teardown(agent, model.name, cleanup) };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });

@@ -16,6 +16,8 @@ export interface SandboxPaths {
   shimSocket: string;
   /** Bind-mount sources shared with the VM (src/storage): never removed recursively. */
   shareDir: string;
+  /** Names of the sandbox's tap devices start with it; an index follows (IFNAMSIZ: 15 bytes). */
+  tapPrefix: string;
 }
 
 export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir' | 'shareDir'>, id: string): SandboxPaths {
@@ -31,6 +33,7 @@ export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir' | 
     agentSocket: path.join(config.socketDir, `${key}.agent`),
     shimSocket: path.join(config.socketDir, `${key}.shim`),
     shareDir: path.join(config.shareDir, key),
+    tapPrefix: `rv${key.slice(0, 10)}t`,
   };
 }
 

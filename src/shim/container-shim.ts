@@ -123,6 +123,7 @@ export class ContainerShim implements ShimHandlers {
       owner: '',
       annotations: this.sandbox.annotations,
       poststop: this.sandbox.hooks.poststop,
+      networkNamespace: this.sandbox.networkNamespace,
     };
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox, request.aborted);

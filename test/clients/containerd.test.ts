@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { buildBusyboxImage, BusyboxImage } from '../support/clients/busybox-image';
 import { Running, waitFor } from '../support/clients/command';
 import { Containerd } from '../support/clients/containerd';
+import { CniNetns } from '../support/cni-netns';
 import { useClient } from '../support/clients/use-client';
 
 /**
@@ -48,6 +49,21 @@ describe('containerd (ctr, runc shim v2)', function () {
     const r = await ctrRun('--rm', image.ref, id(), '/no/such/command');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^ctr: failed to create shim task: OCI runtime create failed: .*\/no\/such\/command/);
+  });
+
+  it('run --with-ns network: the container has the address CNI gave the netns and reaches its gateway', async () => {
+    const bridge = { name: 'runvtest-ctr', bridge: 'runvtest-ctr0', subnets: ['10.218.0.0/24'] };
+    const netns = new CniNetns(`runvtest-ctr-${process.pid}`);
+    try {
+      const address = CniNetns.address(netns.add(bridge, 'eth0'), 4);
+      const r = await ctrRun('--rm', '--with-ns', `network:${netns.path}`, image.ref, id(), 'sh', '-c', 'ip -o -4 addr show eth0; ping -c 1 -W 10 10.218.0.1 >/dev/null && echo gateway answers');
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`eth0 +inet ${address.replace(/\./g, '\\.')}/24 `));
+      assert.match(r.stdout, /gateway answers\n$/);
+    } finally {
+      netns.remove();
+      CniNetns.removeBridges(bridge);
+    }
   });
 
   it('run -t gives the container a terminal', async () => {

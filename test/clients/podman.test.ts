@@ -110,6 +110,33 @@ describe('podman', function () {
     await waitFor('the loop to tick again', () => (tick() !== frozen ? true : undefined), 10_000);
   });
 
+  it('publishes a port: -p reaches a server in the container on a bridge network', async () => {
+    // A network of the harness's own (its config dir, subnet and bridge), not podman's default;
+    // written as podman 4 stores one, since its `network create` cannot name the bridge.
+    const network = 'runvtest-pm';
+    fs.writeFileSync(podman().home.path('networks', `${network}.json`), JSON.stringify({
+      name: network,
+      id: 'c0ffee'.padEnd(64, '0'),
+      driver: 'bridge',
+      network_interface: 'runvtest-pm0',
+      subnets: [{ subnet: '10.216.0.0/24', gateway: '10.216.0.1' }],
+      ipv6_enabled: false,
+      internal: false,
+      dns_enabled: false,
+      ipam_options: { driver: 'host-local' },
+    }));
+    const c = name();
+    try {
+      const serve = 'mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www';
+      await podman().check(['run', '-d', '--name', c, '--network', network, '-p', '127.0.0.1:18080:80', image.ref, 'sh', '-c', serve]);
+      const body = await waitFor('the published port to answer', () => fetch('http://127.0.0.1:18080/', { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => undefined), 90_000);
+      assert.equal(body, 'published\n');
+    } finally {
+      await podman().check(['rm', '-f', '--time', '0', c]);
+      await podman().check(['network', 'rm', network]);
+    }
+  });
+
   it('build runs a RUN step of a Containerfile, and the built image has its result', async () => {
     const context = podman().home.path('build-ok');
     fs.mkdirSync(context);

@@ -118,7 +118,8 @@ export class GuestInit {
     });
   }
 
-  static async start(mode: Mode = 'standalone', binary = GUEST_INIT): Promise<GuestInit> {
+  /** `wrap` is a command guest-init runs under in standalone mode, such as `ip netns exec NAME`. */
+  static async start(mode: Mode = 'standalone', binary = GUEST_INIT, wrap: string[] = []): Promise<GuestInit> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guest-init-test-'));
     const socketPath = path.join(dir, 'agent.sock');
     const server = net.createServer();
@@ -126,7 +127,7 @@ export class GuestInit {
     const [command, args] =
       mode === 'pid1'
         ? ['unshare', ['--pid', '--fork', '--mount', '--mount-proc', '--kill-child', binary, '--connect', socketPath]]
-        : [binary, ['--connect', socketPath]];
+        : [wrap[0] ?? binary, [...wrap.slice(1), ...(wrap.length ? [binary] : []), '--connect', socketPath]];
     const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const stderr = { text: '' };
     child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr.text += text));

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DomainModel, sandboxToDomain } from '../../../src/hypervisor/domain-model';
+import { DomainModel, HostParts, sandboxToDomain } from '../../../src/hypervisor/domain-model';
 import { buildDomainXml } from '../../../src/hypervisor/domain-xml';
 import { specToSandbox } from '../../../src/oci/to-sandbox';
 import { defaultSpec } from '../../../src/oci/default-spec';
@@ -14,21 +14,26 @@ import { planStorage, StorageFacts } from '../../../src/storage/storage-plan';
 const TEMPLATE_FILE = path.join(__dirname, '../../../templates/qemu.xml');
 const GOLDEN_DIR = path.join(__dirname, '../../golden');
 const template = fs.readFileSync(TEMPLATE_FILE, 'utf8');
-const hostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', tscKhz: 2600000 };
+const hostParts: HostParts = { kernel: '/var/lib/runv/images/k1/vmlinux', initrd: '/var/lib/runv/images/k1/initrd.img', consoleLog: '/run/runv/demo/console.log', agentSocket: '/run/runv/sock/0123456789abcdef.agent', interfaces: [], tscKhz: 2600000 };
 
 const directoryRootfs: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/data']), shareDir: '/run/runv/shares/0123456789abcdef', hostView: '' };
 const qcow2Rootfs: StorageFacts = { ...directoryRootfs, rootfs: { kind: 'file', format: 'qcow2', filesystem: 'ext4' } };
 
-function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined, storage: StorageDriverName = '9p', facts = directoryRootfs): DomainModel {
+function demoModel(type: 'kvm' | 'qemu', edit: (spec: ReturnType<typeof defaultSpec>) => void = () => undefined, storage: StorageDriverName = '9p', facts = directoryRootfs, host = hostParts): DomainModel {
   const spec = defaultSpec();
   edit(spec);
   const sandbox = specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo', defaultStorage: storage });
-  return sandboxToDomain(sandbox, planStorage(sandbox, facts), type, hostParts);
+  return sandboxToDomain(sandbox, planStorage(sandbox, facts), type, host);
 }
 
 const withBind = (spec: ReturnType<typeof defaultSpec>): void => {
   spec.mounts!.push({ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] });
 };
+
+const twoTaps = [
+  { tap: 'rv0123456789t0', mac: '02:42:0a:58:00:05' },
+  { tap: 'rv0123456789t1', mac: '02:42:0a:59:00:05' },
+];
 
 /** Compares with the golden file; UPDATE_GOLDEN=1 rewrites it on purpose, for review in the diff. */
 function assertGolden(name: string, xml: string): void {
@@ -59,6 +64,7 @@ describe('domain XML', () => {
     })],
     ['qemu-virtiofs-bind.xml', demoModel('qemu', withBind, 'virtiofs')],
     ['qemu-block-qcow2-bind.xml', demoModel('qemu', withBind, 'block', qcow2Rootfs)],
+    ['qemu-two-interfaces.xml', demoModel('qemu', () => undefined, '9p', directoryRootfs, { ...hostParts, interfaces: twoTaps })],
   ];
 
   for (const [golden, model] of cases) {
@@ -87,6 +93,8 @@ describe('domain XML', () => {
   it('puts virtio devices on virtio-mmio and passes the TSC rate on microvm, and leaves both to libvirt on pc', async () => {
     const microvm = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu'));
     assert.match(microvm, /<address type="virtio-mmio"\/>\s*<\/filesystem>/);
+    const nics = await buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu', () => undefined, '9p', directoryRootfs, { ...hostParts, interfaces: twoTaps }));
+    assert.equal(nics.match(/<address type="virtio-mmio"\/>\s*<\/interface>/g)?.length, 2);
     assert.match(microvm, /tsc_early_khz=2600000<\/cmdline>/);
     const pc = await buildDomainXml(template.replace("machine='microvm'", "machine='pc'").replace(/<controller type='virtio-serial'[\s\S]*?<\/controller>/, ''), 'pc.xml', demoModel('qemu'));
     assert.doesNotMatch(pc, /virtio-mmio|tsc_early_khz/);

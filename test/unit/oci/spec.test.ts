@@ -52,12 +52,20 @@ describe('config.json validation', () => {
   it('names a hook with a relative path', () => assertInvalid(withSpec((s) => (s.hooks = { prestart: [{ path: 'bin/hook' }] })), 'hooks.prestart[0].path'));
   it('names a hook timeout of zero', () => assertInvalid(withSpec((s) => (s.hooks = { poststop: [{ path: '/bin/true', timeout: 0 }] })), 'hooks.poststop[0].timeout'));
   it('names a non-string hook argument', () => assertInvalid(withSpec((s) => (s.hooks = { createRuntime: [{ path: '/bin/true', args: ['true', 1] }] })), 'hooks.createRuntime[0].args[1]'));
+  it('names a namespace without a type', () => assertInvalid(withSpec((s) => (s.linux = { namespaces: [{ path: '/run/netns/x' }] })), 'linux.namespaces[0].type'));
+  it('names a namespace path that is not a string', () => assertInvalid(withSpec((s) => (s.linux = { namespaces: [{ type: 'network', path: 7 }] })), 'linux.namespaces[0].path'));
   it('names a non-integer memory limit', () => assertInvalid(withSpec((s) => (s.linux = { resources: { memory: { limit: '1G' } } })), 'linux.resources.memory.limit'));
 });
 
 describe('OCI spec -> sandbox model', () => {
   const translate = (edit: (spec: any) => void = () => undefined, terminal?: boolean) =>
     specToSandbox(parseSpec(withSpec(edit)), { id: 'c1', bundle: '/b', terminal, defaultStorage: '9p' });
+
+  it("takes the network namespace's path, and none when the spec asks for a new one", () => {
+    const joined = translate((s) => (s.linux = { namespaces: [{ type: 'pid' }, { type: 'network', path: '/run/netns/cni-1' }] }));
+    assert.equal(joined.networkNamespace, '/run/netns/cni-1');
+    assert.equal(translate((s) => (s.linux = { namespaces: [{ type: 'network' }] })).networkNamespace, undefined);
+  });
 
   it('resolves the rootfs against the bundle', () => assert.equal(translate().rootfsPath, '/b/rootfs'));
 

@@ -11,6 +11,7 @@ import { RunvError } from '../../../src/core/errors';
 import { Hypervisor } from '../../../src/core/ports';
 import { createContainer } from '../../../src/di/container';
 import { defaultSpec } from '../../../src/oci/default-spec';
+import { LifecycleService } from '../../../src/lifecycle/lifecycle-service';
 import { RunService } from '../../../src/runtime/run-service';
 import { defaultRuntimeConfig, RuntimeConfig } from '../../../src/runtime/runtime-config';
 import { FakeHypervisor } from '../../fakes/fake-hypervisor';
@@ -64,6 +65,8 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
   }
 
   const started = () => waitFor(() => hypervisor.guests[0]?.received.some((m) => m.type === MessageType.StartProcess));
+  /** Running, as `runv state` would say: from then on runv forwards its signals. */
+  const running = () => waitFor(() => fs.existsSync(path.join(config.root, 'c1', 'state.json')) && services.get(LifecycleService).store.read('c1').status === 'running');
 
   /** Nothing of a sandbox may outlive its run: no domain, no state, no socket. */
   function assertNothingLeft(): void {
@@ -94,7 +97,7 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
 
   it('forwards the first SIGTERM to the container', async () => {
     const r = run('c1', makeBundle(path.join(tmp, 'b'), ['sleep']));
-    await started();
+    await running();
     r.signals.emit('SIGTERM');
     assert.equal(await r.status, 143);
     const signal = hypervisor.guests[0].received.find((m) => m.type === MessageType.Signal);
@@ -105,7 +108,7 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
   it('tears the sandbox down on a second SIGINT when the container ignores the first', async () => {
     hypervisor.ignoresSignals = true;
     const r = run('c1', makeBundle(path.join(tmp, 'b'), ['sleep']));
-    await started();
+    await running();
     r.signals.emit('SIGINT');
     await waitFor(() => hypervisor.guests[0].received.some((m) => m.type === MessageType.Signal));
     r.signals.emit('SIGINT');
@@ -184,7 +187,7 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
     const stdio = { stdin: new PassThrough(), stdout: Object.assign(new PassThrough(), { isTTY: true, rows: 24, columns: 80 }), stderr: new PassThrough() };
     const signals = new EventEmitter();
     const status = services.get(RunService).run({ id: 'c1', bundle: makeBundle(path.join(tmp, 'b'), ['sleep']), terminal: true, stdio, signals });
-    await started();
+    await running();
     Object.assign(stdio.stdout, { rows: 50, columns: 132 });
     signals.emit('SIGWINCH');
     await waitFor(() => hypervisor.guests[0].received.some((m) => m.type === MessageType.Resize));
