@@ -112,9 +112,15 @@ void stdin_close(struct process *p)
 		p->stdin_fd = -1;
 		return;
 	}
-	/* A pty has no half-close: the line discipline turns VEOF into end of file. */
-	if (p->stdin_fd >= 0 && tcgetattr(p->stdin_fd, &tio) == 0 &&
-	    write(p->stdin_fd, &tio.c_cc[VEOF], 1) < 0)
+	/*
+	 * A pty has no half-close: in canonical mode the line discipline turns VEOF into end of
+	 * file. A program that reads raw (a shell's line editor) would only get one more byte,
+	 * and one that disabled VEOF a NUL echoed as ^@: it gets nothing, as on a terminal.
+	 */
+	if (p->stdin_fd < 0 || tcgetattr(p->stdin_fd, &tio) < 0 || !(tio.c_lflag & ICANON) ||
+	    tio.c_cc[VEOF] == _POSIX_VDISABLE)
+		return;
+	if (write(p->stdin_fd, &tio.c_cc[VEOF], 1) < 0)
 		LOG_ERRNO("send EOF to %s", p->id);
 }
 

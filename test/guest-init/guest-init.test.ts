@@ -426,6 +426,15 @@ describe('guest-init (standalone, --connect)', function () {
       assertExited(await watch.result, { status: 0, stdout: 'hello\r\nhello\r\ncat exited 0\r\n' });
     });
 
+    it('sends nothing when stdin closes while the program reads raw (no VEOF byte, no ^@)', async () => {
+      // Non-canonical, reads time out after 0.5 s: any byte guest-init wrote would be read here.
+      const process = guest.spec(sh('stty -icanon -echo min 0 time 5; echo ready; x=$(dd bs=1 count=1 2>/dev/null | od -An -c); echo "got[$x]"'), { terminal: true });
+      const watch = await guest.start(process);
+      await eventually(() => watch.stdoutSoFar.includes('ready'), 'the program to read raw');
+      await guest.client.closeStdin('c', process.processId);
+      assertExited(await watch.result, { status: 0, stdout: 'ready\r\ngot[]\r\n' });
+    });
+
     it('lets a TERMINAL process that closed its stdio run on and exit with its own status', async () => {
       const result = await guest.run(sh('exec 0<&- 1>&- 2>&-; sleep 0.1; exit 5'), { terminal: true });
       assertExited(result, { status: 5, stdout: '' });

@@ -75,6 +75,11 @@ export class ProcessWatch {
     this.result.catch(() => undefined);
   }
 
+  /** What the process wrote to stdout so far. */
+  get stdoutSoFar(): string {
+    return Buffer.concat(this.stdout).toString();
+  }
+
   output(kind: 'stdout' | 'stderr', data: Buffer): void {
     this.events.push(kind);
     this[kind].push(data);

@@ -269,14 +269,15 @@ describe('runv lifecycle: create, start, state, kill, exec, ps, pause, delete (r
     assertOneLineError(await update({ cpu: { cpus: '0-3' }, blockIO: { weight: 10 } }), /cannot update linux.resources.cpu.cpus, linux.resources.blockIO:/);
     assert.equal((await update({ memory: { limit: 16 * 1024 * 1024 }, pids: { limit: -1 }, cpu: { shares: 512, quota: 50000, period: 100000 } })).status, 0);
     assert.equal(JSON.parse((await runv(['events', '--stats', c])).stdout).data.memory.usage.limit, 16 * 1024 * 1024);
-    const events = spawn(RUNV, ['--root', ROOT, 'events', '--interval', '60s', c], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const events = spawn(RUNV, ['--root', ROOT, 'events', '--interval', '60s', c], { stdio: ['ignore', 'pipe', 'pipe'] });
     let lines = '';
     events.stdout!.on('data', (d) => (lines += d));
+    events.stderr!.on('data', (d) => (lines += d));
     try {
-      await until(() => lines.includes('"stats"'), 'the first stats line');
+      await until(() => lines.includes('"stats"'), () => 'the first stats line');
       const hog = await runv(['exec', c, 'sh', '-c', 'x=$(head -c 40000000 /dev/zero | tr "\\0" a)']);
       assert.equal(hog.status, 137, 'the kernel in the VM killed the process that went over 16 MiB');
-      await until(() => lines.includes('"oom"'), 'an oom event');
+      await until(() => lines.includes('"oom"'), () => `an oom event (events said: ${lines})`);
       assert.deepEqual(JSON.parse(lines.split('\n').find((l) => l.includes('"oom"'))!), { type: 'oom', id: c });
     } finally {
       events.kill();
@@ -330,9 +331,10 @@ function pick(state: { id: string; status: string; pid: number }): { id: string;
   return { id: state.id, status: state.status, pid: state.pid };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(check(), `${what} never came`);
+/** Waits up to 30 s: a loaded host (other VMs under TCG) slows the guest down a lot. */
+async function until(check: () => boolean, what: () => string): Promise<void> {
+  for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(check(), `${what()} never came`);
 }
 
 async function waitForPidFile(file: string): Promise<void> {
