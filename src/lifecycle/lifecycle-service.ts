@@ -6,7 +6,7 @@ import { Logger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
 import { sandboxFromBundle } from '../runtime/bundle';
-import { RuntimeConfig } from '../runtime/runtime-config';
+import { RuntimeConfig, translateDefaults } from '../runtime/runtime-config';
 import { checkExecutable } from '../runtime/rootfs-executable';
 import { sandboxPaths } from '../runtime/sandbox-paths';
 import { StorageService } from '../storage/storage-service';
@@ -53,7 +53,7 @@ export class LifecycleService {
 
   /** Boots the container's VM through a new shim; resolves with the shim's pid once created. */
   async create(request: CreateRequest): Promise<number> {
-    const sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver });
+    const sandbox = sandboxFromBundle(request.id, request.bundle, translateDefaults(this.config));
     checkConsole(sandbox.process.terminal, request.consoleSocket);
     // A disk image's files are the guest's to look up.
     if (sandbox.storage !== 'block') checkExecutable(sandbox.rootfsPath, sandbox.process);
