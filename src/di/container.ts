@@ -20,7 +20,7 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<RuntimeConfig>(RuntimeConfig).toConstantValue(config);
   container.bind<Logger>(Logger).toConstantValue(logger);
-  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(libvirtUriOf(config))).inSingletonScope();
+  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(libvirtUriOf(config), (message) => logger.debug('hypervisor', message))).inSingletonScope();
   container.bind(ImageStore).toSelf().inSingletonScope();
   container.bind(ImageBuilder).toSelf().inSingletonScope();
   container.bind(StorageService).toSelf().inSingletonScope();

@@ -1,16 +1,12 @@
 import { isReadonly } from '../storage/storage-plan';
+import { DomainOwner } from '../core/ports';
 import { DriverName, ProcessModel, SandboxModel, VmDisk, VmShare, VmStorage, VmTuning } from '../core/model';
 
 /** libvirt's domain type is the driver's name: kvm, qemu (TCG), xen, lxc. */
 export type DomainType = DriverName;
 
-/** Who a runv domain belongs to: libvirt keeps it, so runv can find its domains without its state dir. */
-export interface DomainOwner {
-  id: string;
-  bundle: string;
-  /** The --root of the runv that made it: runv with another root leaves it alone. */
-  root: string;
-}
+/** libvirt keeps a domain's owner, so runv finds its domains without its state dir (core/ports). */
+export type { DomainOwner };
 
 /** Everything container-specific that goes into a libvirt domain, in libvirt's terms. */
 export interface DomainModel {
