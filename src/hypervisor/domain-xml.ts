@@ -21,7 +21,7 @@ export async function buildDomainXml(template: string, templateFile: string, mod
   setIdentity(domain, model.type, model.name, model.metadata, model.memoryMiB, model.vcpus);
   const os = firstChild(domain, 'os');
   const microvm = firstChild(os, 'type').$?.machine === 'microvm';
-  if (model.tuning.sriov.length > 0 && microvm) throw new RunvError('invalid-argument', `template ${templateFile}: SR-IOV needs a PCI bus, which the microvm machine has not (use machine='pc' or 'q35')`);
+  if (microvm) refuseOnMicrovm(model.tuning, templateFile);
   domain.os = [{ ...os, kernel: [model.kernel], initrd: [model.initrd], cmdline: [cmdlineFor(model, microvm)] }];
   const devices = firstChild(domain, 'devices');
   domain.devices = [devices];
@@ -181,6 +181,15 @@ function sriovOf(pci: string): XmlNode {
   const [domain, bus, slotFunction] = pci.split(':');
   const [slot, fn] = slotFunction.split('.');
   return { $: { type: 'hostdev', managed: 'yes' }, source: [{ address: [{ $: { type: 'pci', domain: `0x${domain}`, bus: `0x${bus}`, slot: `0x${slot}`, function: `0x${fn}` } }] }] };
+}
+
+/**
+ * SR-IOV needs a PCI bus; QEMU's disk throttling looks the disk up by its PCI proxy's path
+ * (verified: "Device '/machine/peripheral/virtio-disk0/virtio-backend' not found" on microvm).
+ */
+function refuseOnMicrovm(tuning: VmTuning, templateFile: string): void {
+  const needsPci = [tuning.sriov.length > 0 && 'SR-IOV', Object.keys(tuning.iotune).length > 0 && 'disk QoS (iotune)'].filter(Boolean);
+  if (needsPci.length > 0) throw new RunvError('invalid-argument', `template ${templateFile}: ${needsPci.join(' and ')} need a PCI machine, and microvm has none (use machine='pc' or 'q35')`);
 }
 
 /** Placement and QoS: merged into what the template already has, never replacing it. */

@@ -35,8 +35,8 @@ function runvOk(args: string[]): string {
 }
 
 /** `runv create` whose shim keeps create's stdio: wait for create's exit only. */
-function create(id: string, bundle: string): Promise<void> {
-  const child = spawn(RUNV, ['--root', ROOT, 'create', '--bundle', bundle, id], { stdio: ['ignore', 'ignore', 'pipe'] });
+function create(id: string, bundle: string, ...flags: string[]): Promise<void> {
+  const child = spawn(RUNV, ['--root', ROOT, ...flags, 'create', '--bundle', bundle, id], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   return new Promise((resolve, reject) => child.on('exit', (status) => (status === 0 ? resolve() : reject(new Error(`create ${id}: ${stderr}`)))));
@@ -205,6 +205,61 @@ describe('runv next to virsh and other libvirt users (real libvirtd, QEMU, virsh
     await waitFor('the container to stop', () => JSON.parse(runvOk(['state', c])).status === 'stopped');
     runvOk(['delete', c]);
     assert.ok(!domains().includes(`runv-${c}`));
+  });
+});
+
+describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk QoS (real VMs)', function () {
+  this.timeout(120_000);
+  const partition = 'drvtenant';
+  const dirs = () => fs.readdirSync('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}/machine`).filter((d) => fs.existsSync(d)).map((d) => `${d}/${partition}.partition`);
+
+  before(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-drv-nfv-'));
+    rootfs = busyboxRootfs(work);
+    // libvirt places domains in a partition but never creates one: that is the operator's job.
+    for (const dir of dirs()) fs.mkdirSync(dir, { recursive: true });
+    const cpuset = '/sys/fs/cgroup/cpuset/machine';
+    for (const file of ['cpuset.cpus', 'cpuset.mems']) fs.writeFileSync(`${cpuset}/${partition}.partition/${file}`, fs.readFileSync(`${cpuset}/${file}`));
+  });
+
+  after(() => {
+    runv(['delete', '--force', 'drv-nfv']);
+    for (const dir of dirs()) fs.rmdirSync(dir);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("pins vCPUs and emulator, binds memory to a NUMA node, places the VM in the partition, limits its disk (an operator's pc template)", async () => {
+    // Disk QoS needs a PCI machine: the operator's own template directory says so.
+    const templates = path.join(work, 'templates');
+    fs.mkdirSync(templates);
+    const qemuXml = fs.readFileSync(path.join(__dirname, '../../templates/qemu.xml'), 'utf8');
+    fs.writeFileSync(path.join(templates, 'qemu.xml'), qemuXml.replace("machine='microvm'", "machine='pc'").replace(/<controller type='virtio-serial'[\s\S]*?<\/controller>/, ''));
+    const image = path.join(work, 'rootfs.img');
+    execFileSync('truncate', ['-s', '64M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-d', rootfs, image]);
+    const b = makeBundle(path.join(work, 'nfv'), image, (spec) => {
+      spec.process!.args = ['sleep', '600'];
+      spec.linux = { resources: { cpu: { quota: 200000, period: 100000 } } };
+      spec.annotations = {
+        'io.runv.storage': 'block',
+        'io.runv.cputune.vcpupin': '0:1;1:0',
+        'io.runv.cputune.emulatorpin': '0',
+        'io.runv.numa.nodeset': '0',
+        'io.runv.partition': `/machine/${partition}`,
+        'io.runv.iotune': 'total_bytes_sec=10485760,total_iops_sec=500',
+      };
+    });
+    await create('drv-nfv', b, '--driver', 'qemu', '--template-dir', templates);
+    assert.match(virsh('dumpxml', 'runv-drv-nfv'), /machine='pc-i440fx/);
+    const name = 'runv-drv-nfv';
+    assert.match(virsh('vcpupin', name), /^\s*0\s+1\s*$/m);
+    assert.match(virsh('vcpupin', name), /^\s*1\s+0\s*$/m);
+    assert.match(virsh('emulatorpin', name), /\*:\s+0\s*$/m);
+    assert.match(virsh('numatune', name), /numa_mode\s+: strict\s+numa_nodeset\s+: 0/);
+    const qemu = fs.readFileSync(`/run/libvirt/qemu/${name}.pid`, 'utf8').trim();
+    assert.match(fs.readFileSync(`/proc/${qemu}/cgroup`, 'utf8'), new RegExp(`:memory:/machine/${partition}\\.partition/`));
+    assert.match(virsh('blkdeviotune', name, 'vda'), /total_bytes_sec\s*: 10485760\s+read_bytes_sec\s*: 0[\s\S]*total_iops_sec\s*: 500/);
+    runvOk(['delete', '--force', 'drv-nfv']);
   });
 });
 

@@ -97,7 +97,6 @@ describe('domain XML', () => {
     ['qemu-block-qcow2-bind.xml', demoModel('qemu', withBind, 'block', qcow2Rootfs)],
     ['xen-9p-bind.xml', demoModel('xen', withBind)],
     ['xen-block.xml', demoModel('xen', () => undefined, 'block', qcow2Rootfs)],
-    ['qemu-nfv-microvm-block.xml', demoModel('qemu', withNfv, 'block', qcow2Rootfs)],
   ];
 
   for (const [golden, model] of cases) {
@@ -134,8 +133,15 @@ describe('domain XML', () => {
     });
   }
 
-  it('refuses SR-IOV on microvm, which has no PCI bus', async () => {
-    await assert.rejects(buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu', withTuning({ [A.sriov]: '0000:03:10.1' }))), /SR-IOV needs a PCI bus/);
+  it('matches qemu-nfv-pc-block.xml (every knob but SR-IOV, iotune on the rootfs disk) and validates', async () => {
+    const xml = await buildDomainXml(pcTemplate, 'pc.xml', demoModel('qemu', withNfv, 'block', qcow2Rootfs));
+    assertGolden('qemu-nfv-pc-block.xml', xml);
+    assertValidDomain(xml);
+  });
+
+  it('refuses SR-IOV and disk QoS on microvm, which has no PCI bus', async () => {
+    await assert.rejects(buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu', withTuning({ [A.sriov]: '0000:03:10.1' }))), /SR-IOV need a PCI machine/);
+    await assert.rejects(buildDomainXml(template, TEMPLATE_FILE, demoModel('qemu', withTuning({ [A.iotune]: 'total_iops_sec=5' }), 'block', qcow2Rootfs)), /disk QoS \(iotune\) need a PCI machine/);
   });
 
   it("merges the knobs into what the operator's template already has", async () => {
