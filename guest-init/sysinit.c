@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <termios.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +23,8 @@
 
 #define MODULES_DIR "/lib/modules"
 #define PORTS_DIR "/sys/class/virtio-ports"
+#define CMDLINE_FILE "/proc/cmdline"
+#define AGENT_CMDLINE_KEY "runv.agent="
 #define PORT_RETRY_US 20000
 
 static int mount_fs(const char *source, const char *target, const char *type,
@@ -194,13 +197,63 @@ static int try_open_port(const char *name)
 	return fd;
 }
 
+/*
+ * Under Xen the channel is a PV console (hvc1, ...) whose name only xenstore knows: the host
+ * names the device on the kernel command line instead, as runv.agent=<device>. The kernel
+ * keeps dotted words from init's argv, hence /proc/cmdline. 0 with dev set, -1 if absent.
+ */
+static int cmdline_agent_device(char *dev, size_t size)
+{
+	char line[4096], *word, *save = NULL;
+	ssize_t n;
+	int fd = open(CMDLINE_FILE, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	line[n] = '\0';
+	for (word = strtok_r(line, " \n", &save); word; word = strtok_r(NULL, " \n", &save)) {
+		if (strncmp(word, AGENT_CMDLINE_KEY, strlen(AGENT_CMDLINE_KEY)) != 0 || strchr(word, '/'))
+			continue;
+		if (snprintf(dev, size, "/dev/%s", word + strlen(AGENT_CMDLINE_KEY)) >= (int)size)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
+/* A console is a tty: raw, or its line discipline would echo and rewrite the protocol's bytes. */
+static int open_console_channel(const char *dev)
+{
+	struct termios t;
+	int fd = open(dev, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (tcgetattr(fd, &t) == 0) {
+		cfmakeraw(&t);
+		if (tcsetattr(fd, TCSANOW, &t) < 0) {
+			LOG_ERRNO("make %s raw", dev);
+			close(fd);
+			return -1;
+		}
+	}
+	LOG_INFO("channel is the console %s", dev);
+	return fd;
+}
+
 int sysinit_open_port(const char *name, int timeout_ms)
 {
+	char console[PATH_MAX];
+	bool named_console = cmdline_agent_device(console, sizeof(console)) == 0;
 	int waited_us = 0;
 	int fd;
 
-	/* The port is hot-plugged asynchronously after the virtio modules load. */
-	while ((fd = try_open_port(name)) < 0 && waited_us < timeout_ms * 1000) {
+	/* The port (or Xen console) is hot-plugged asynchronously after its driver loads. */
+	while ((fd = named_console ? open_console_channel(console) : try_open_port(name)) < 0 && waited_us < timeout_ms * 1000) {
 		usleep(PORT_RETRY_US);
 		waited_us += PORT_RETRY_US;
 	}

@@ -4,7 +4,7 @@
  * id only, so those leading flags are moved right behind the id before oclif sees them.
  */
 /** RunvCommand's global flags that take a value (a unit test keeps the two in step). */
-export const VALUE_FLAGS = new Set(['--root', '--images-dir', '--template-dir', '--libvirt-uri', '--config', '--accel', '--log', '--log-format', '--rootless']);
+export const VALUE_FLAGS = new Set(['--root', '--images-dir', '--template-dir', '--libvirt-uri', '--config', '--driver', '--accel', '--log', '--log-format', '--rootless']);
 /** Commands with a topic take two words: `image build`. */
 const TOPICS = new Set(['image']);
 

@@ -5,6 +5,7 @@ import { createContainer } from '../di/container';
 import { appendErrorLog } from './error-log';
 import { StderrLogger } from '../log/stderr-logger';
 import { Hypervisor } from '../core/ports';
+import { DRIVERS, DriverName } from '../core/model';
 import { AccelChoice } from '../hypervisor/accel';
 import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
 import { DEFAULT_LIBVIRT_URI, DEFAULT_ROOT, defaultRuntimeConfig, RuntimeConfig } from '../runtime/runtime-config';
@@ -22,8 +23,9 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
     root: Flags.string({ summary: 'Directory for container state.', default: DEFAULT_ROOT, helpGroup: 'GLOBAL' }),
     'images-dir': Flags.string({ summary: 'Directory of guest images.', default: DEFAULT_IMAGES_DIR, helpGroup: 'GLOBAL' }),
     'template-dir': Flags.string({ summary: 'Directory of libvirt domain templates.', helpGroup: 'GLOBAL' }),
-    'libvirt-uri': Flags.string({ summary: 'libvirt connection URI.', default: DEFAULT_LIBVIRT_URI, env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
-    config: Flags.string({ summary: `Runtime config file (default storage driver); default ${DEFAULT_CONFIG_FILE}, used if present.`, env: 'RUNV_CONFIG', helpGroup: 'GLOBAL' }),
+    'libvirt-uri': Flags.string({ summary: `libvirt connection URI; default: the driver's (${DEFAULT_LIBVIRT_URI} for kvm and qemu).`, env: 'RUNV_LIBVIRT_URI', helpGroup: 'GLOBAL' }),
+    config: Flags.string({ summary: `Runtime config file (driver, templates, storage, annotations); default ${DEFAULT_CONFIG_FILE}, used if present.`, env: 'RUNV_CONFIG', helpGroup: 'GLOBAL' }),
+    driver: Flags.string({ summary: 'libvirt driver: kvm, qemu (TCG), xen or lxc; default: kvm where it really works, else qemu.', options: [...DRIVERS], helpGroup: 'GLOBAL' }),
     accel: Flags.string({ summary: 'Accelerator: kvm, tcg, or auto (KVM only where it really works).', default: 'auto', options: ['auto', 'kvm', 'tcg'], helpGroup: 'GLOBAL' }),
     debug: Flags.boolean({ summary: 'Log what runv does, with timings, and print stack traces of errors.', helpGroup: 'GLOBAL' }),
     log: Flags.string({ summary: 'Also append errors to this file (runc\'s --log; containerd reads it).', helpGroup: 'GLOBAL' }),
@@ -48,6 +50,7 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
       imagesDir: this.flags['images-dir'],
       templateDir: this.flags['template-dir'],
       libvirtUri: this.flags['libvirt-uri'],
+      driver: this.flags.driver as DriverName | undefined,
       // oclif has checked it against the flag's options.
       accel: this.flags.accel as AccelChoice,
     });

@@ -11,7 +11,7 @@ export default class List extends RunvCommand<typeof List> {
   };
 
   async run(): Promise<void> {
-    const states = this.container.get(LifecycleService).store.list().map(toOciState);
+    const states = (await this.container.get(LifecycleService).list()).map(toOciState);
     if (this.flags.quiet) process.stdout.write(states.map((s) => `${s.id}\n`).join(''));
     else if (this.flags.format === 'json') process.stdout.write(JSON.stringify(states) + '\n');
     else process.stdout.write(table(['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], states.map(row)));

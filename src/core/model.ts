@@ -92,6 +92,36 @@ export interface VmStorage {
   disks: VmDisk[];
 }
 
+/**
+ * The libvirt driver a container's domain is for: QEMU with KVM or with TCG (a VM each), Xen's
+ * libxl (a VM), or libvirt's LXC driver (no VM: namespaces and cgroups on the host's kernel).
+ */
+export type DriverName = 'kvm' | 'qemu' | 'xen' | 'lxc';
+export const DRIVERS: readonly DriverName[] = ['kvm', 'qemu', 'xen', 'lxc'];
+
+export type NumaMode = 'strict' | 'preferred' | 'interleave';
+
+/** NFV/OpenStack placement and QoS, in no hypervisor's terms (docs/design.md, Tuning). */
+export interface VmTuning {
+  /** vCPU number -> host cpuset ("2", "2-3,6"). */
+  vcpuPins: { vcpu: number; cpuset: string }[];
+  /** The host cpus QEMU's own threads (I/O, emulation) may use. */
+  emulatorPin?: string;
+  /** Back the guest's memory with huge pages; sizeKiB undefined: the host's default size. */
+  hugepages?: { sizeKiB?: number };
+  numa?: { nodeset: string; mode: NumaMode };
+  /** Sockets of vhost-user backends (OVS-DPDK, VPP); QEMU connects as the client. */
+  vhostUser: string[];
+  /** PCI addresses of SR-IOV virtual functions given to the guest as network interfaces. */
+  sriov: string[];
+  /** The cgroup partition (libvirt's `<resource><partition>`) the domain is placed under. */
+  partition?: string;
+  /** libvirt's iotune names (total_bytes_sec, read_iops_sec, ...) -> limit, for every disk. */
+  iotune: Record<string, number>;
+  /** Network QoS for every interface, libvirt's units (average/peak: KiB/s, burst: KiB). */
+  bandwidth: { inbound?: Record<string, number>; outbound?: Record<string, number> };
+}
+
 export interface VmResources {
   memoryMiB: number;
   vcpus: number;
@@ -136,6 +166,7 @@ export interface SandboxModel {
   /** The caller's network namespace (config.json), whose interfaces the VM gets; none: loopback only. */
   networkNamespace?: string;
   resources: VmResources;
+  tuning: VmTuning;
   annotations: Record<string, string>;
   hooks: Hooks;
   container: ContainerSpec;

@@ -15,6 +15,19 @@ export interface DomainStats {
   vcpus: number;
 }
 
+/** Who made a domain, as runv's metadata in it says: the container id, its bundle, runv's --root. */
+export interface DomainOwner {
+  id: string;
+  bundle: string;
+  root: string;
+}
+
+export interface OwnedDomain {
+  name: string;
+  owner: DomainOwner;
+  state: DomainState;
+}
+
 export interface Hypervisor {
   /** Starts a transient domain: it disappears from libvirt once destroyed or powered off. */
   createTransient(xml: string): Promise<void>;
@@ -22,6 +35,10 @@ export interface Hypervisor {
   stateOf(name: string): Promise<DomainState | undefined>;
   /** Stops a domain at once; a domain that is already gone is not an error. */
   destroy(name: string): Promise<void>;
+  /** runv's metadata in a domain: undefined when there is no such domain or runv did not make it. */
+  ownerOf(name: string): Promise<DomainOwner | undefined>;
+  /** The domains carrying runv's metadata; every other domain is left out, unread beyond its XML. */
+  listOwned(): Promise<OwnedDomain[]>;
   /** Stops the domain's vCPUs: nothing in the guest runs until resume. */
   suspend(name: string): Promise<void>;
   resume(name: string): Promise<void>;

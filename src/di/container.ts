@@ -7,7 +7,7 @@ import { ImageBuilder } from '../image/image-builder';
 import { ImageStore } from '../image/image-store';
 import { NetworkService } from '../network/network-service';
 import { RunService } from '../runtime/run-service';
-import { RuntimeConfig } from '../runtime/runtime-config';
+import { libvirtUriOf, RuntimeConfig } from '../runtime/runtime-config';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
 import { ContainerShim } from '../shim/container-shim';
 import { LifecycleService } from '../lifecycle/lifecycle-service';
@@ -21,7 +21,7 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<RuntimeConfig>(RuntimeConfig).toConstantValue(config);
   container.bind<Logger>(Logger).toConstantValue(logger);
-  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(config.libvirtUri)).inSingletonScope();
+  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(libvirtUriOf(config), (message) => logger.debug('hypervisor', message))).inSingletonScope();
   container.bind(ImageStore).toSelf().inSingletonScope();
   container.bind(ImageBuilder).toSelf().inSingletonScope();
   container.bind(StorageService).toSelf().inSingletonScope();

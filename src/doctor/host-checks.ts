@@ -3,7 +3,7 @@ import { inject, injectable } from 'inversify';
 import { Hypervisor } from '../core/ports';
 import { chooseDomainType, hostKvmFacts } from '../hypervisor/accel';
 import { ImageStore } from '../image/image-store';
-import { RuntimeConfig } from '../runtime/runtime-config';
+import { libvirtUriOf, RuntimeConfig } from '../runtime/runtime-config';
 
 export interface CheckResult {
   name: string;
@@ -48,7 +48,7 @@ export class HostChecks {
   private async libvirtd(): Promise<CheckResult> {
     try {
       await this.hypervisor.stateOf('runv-doctor-probe');
-      return { name: 'libvirtd', ok: true, detail: `connected to ${this.config.libvirtUri}` };
+      return { name: 'libvirtd', ok: true, detail: `connected to ${libvirtUriOf(this.config)}` };
     } catch (error) {
       return { name: 'libvirtd', ok: false, detail: (error as Error).message, fix: 'apt-get install libvirt-daemon-system && virtlogd -d && libvirtd -d' };
     }

@@ -1,6 +1,12 @@
-import { SandboxModel, VmDisk, VmShare, VmStorage } from '../core/model';
+import { isReadonly } from '../storage/storage-plan';
+import { DomainOwner } from '../core/ports';
+import { DriverName, ProcessModel, SandboxModel, VmDisk, VmShare, VmStorage, VmTuning } from '../core/model';
 
-export type DomainType = 'kvm' | 'qemu';
+/** libvirt's domain type is the driver's name: kvm, qemu (TCG), xen, lxc. */
+export type DomainType = DriverName;
+
+/** libvirt keeps a domain's owner, so runv finds its domains without its state dir (core/ports). */
+export type { DomainOwner };
 
 /** Everything container-specific that goes into a libvirt domain, in libvirt's terms. */
 export interface DomainModel {
@@ -17,7 +23,8 @@ export interface DomainModel {
   disks: VmDisk[];
   /** Tap devices that exist before the domain starts (libvirt only opens them), with the guest NIC's MAC. */
   interfaces: DomainInterface[];
-  metadata: { id: string; bundle: string };
+  metadata: DomainOwner;
+  tuning: VmTuning;
   /** The host's TSC rate: a microvm guest needs it to boot reliably (it cannot calibrate). */
   tscKhz?: number;
 }
@@ -45,6 +52,7 @@ export interface HostParts {
   agentSocket: string;
   interfaces: DomainInterface[];
   tscKhz?: number;
+  root: string;
 }
 
 /** Pure: the sandbox model, its storage devices and what lives on the host -> the domain model. */
@@ -64,7 +72,46 @@ export function sandboxToDomain(sandbox: SandboxModel, storage: VmStorage, type:
     shares: storage.shares,
     disks: storage.disks,
     interfaces: host.interfaces,
-    metadata: { id: sandbox.id, bundle: sandbox.bundle },
+    metadata: { id: sandbox.id, bundle: sandbox.bundle, root: host.root },
+    tuning: sandbox.tuning,
     tscKhz: host.tscKhz,
+  };
+}
+
+/**
+ * A container under libvirt's LXC driver: no VM, no guest-init. The rootfs is the domain's `/`,
+ * each bind mount a filesystem of its own, and the container's process is the domain's init.
+ */
+export interface LxcDomainModel {
+  name: string;
+  memoryMiB: number;
+  vcpus: number;
+  rootfs: string;
+  readonlyRoot: boolean;
+  binds: { source: string; target: string; readonly: boolean }[];
+  init: Pick<ProcessModel, 'args' | 'env' | 'cwd' | 'uid' | 'gid'>;
+  metadata: DomainOwner;
+  tuning: VmTuning;
+}
+
+/**
+ * Pure: the sandbox model -> an LXC domain. libvirt wants the init as an absolute path: the
+ * caller looked the program up in the rootfs. Kernel filesystems are libvirt_lxc's to mount.
+ */
+export function sandboxToLxcDomain(sandbox: SandboxModel, root: string, initPath: string): LxcDomainModel {
+  const { env, cwd, uid, gid } = sandbox.process;
+  const args = [initPath, ...sandbox.process.args.slice(1)];
+  return {
+    name: domainName(sandbox.id),
+    memoryMiB: sandbox.resources.memoryMiB,
+    vcpus: sandbox.resources.vcpus,
+    rootfs: sandbox.rootfsPath,
+    readonlyRoot: sandbox.container.readonlyRoot,
+    binds: sandbox.container.mounts
+      .filter((mount) => mount.type === 'bind')
+      .map((mount) => ({ source: mount.source, target: mount.destination, readonly: isReadonly(mount.options) })),
+    init: { args, env, cwd, uid, gid },
+    metadata: { id: sandbox.id, bundle: sandbox.bundle, root },
+    tuning: sandbox.tuning,
   };
 }

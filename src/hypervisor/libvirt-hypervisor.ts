@@ -1,6 +1,7 @@
 import { injectable } from 'inversify';
 import { RunvError } from '../core/errors';
-import { DomainState, DomainStats, Hypervisor } from '../core/ports';
+import { DomainOwner, DomainState, DomainStats, Hypervisor, OwnedDomain } from '../core/ports';
+import { ownerOf } from './domain-xml';
 
 type Binding = typeof import('@unraid/libvirt', { with: { 'resolution-mode': 'import' } });
 type Connection = InstanceType<Binding['Hypervisor']>;
@@ -17,7 +18,10 @@ const STATES: Record<number, DomainState> = { 1: 'running', 2: 'other', 3: 'paus
 export class LibvirtHypervisor implements Hypervisor {
   private connection: Promise<Connection> | undefined;
 
-  constructor(private readonly uri: string) {}
+  constructor(
+    private readonly uri: string,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
 
   async createTransient(xml: string): Promise<void> {
     const conn = await this.connect();
@@ -38,6 +42,26 @@ export class LibvirtHypervisor implements Hypervisor {
     const conn = await this.connect();
     const domain = await conn.domainLookupByName(name).catch(ignoreNotFound);
     if (domain) await conn.domainDestroy(domain).catch(ignoreNotFound);
+  }
+
+  async ownerOf(name: string): Promise<DomainOwner | undefined> {
+    const conn = await this.connect();
+    const domain = await conn.domainLookupByName(name).catch(ignoreNotFound);
+    const xml = domain && (await conn.domainGetXMLDesc(domain).catch(ignoreNotFound));
+    return xml ? ownerOf(xml) : undefined;
+  }
+
+  async listOwned(): Promise<OwnedDomain[]> {
+    const conn = await this.connect();
+    const owned: OwnedDomain[] = [];
+    for (const domain of await conn.connectListAllDomains()) {
+      // A domain may vanish between the listing and the reads: it is simply not listed.
+      const xml = await conn.domainGetXMLDesc(domain).catch(ignoreNotFound);
+      const owner = xml && (await ownerOf(xml));
+      const info = owner && (await conn.domainGetInfo(domain).catch(ignoreNotFound));
+      if (owner && info) owned.push({ name: await conn.domainGetName(domain), owner, state: STATES[info.state] ?? 'other' });
+    }
+    return owned;
   }
 
   async suspend(name: string): Promise<void> {
@@ -69,8 +93,16 @@ export class LibvirtHypervisor implements Hypervisor {
     return domain;
   }
 
-  private connect(): Promise<Connection> {
-    this.connection ??= this.open();
+  /**
+   * One connection, reopened when libvirtd went away meanwhile (restarted while a shim holds it):
+   * its domains and their QEMUs live on, and the new daemon knows them again.
+   */
+  private async connect(): Promise<Connection> {
+    const pending = this.connection;
+    if (pending && (await pending.then(isAlive, () => false))) return pending;
+    if (pending) this.log('libvirt connection lost: reconnecting');
+    this.connection = this.open();
+    this.connection.catch(() => (this.connection = undefined));
     return this.connection;
   }
 
@@ -84,6 +116,11 @@ export class LibvirtHypervisor implements Hypervisor {
     }
     return conn;
   }
+}
+
+/** A cheap round trip: fails once the daemon's end of the socket closed (the binding has no virConnectIsAlive). */
+async function isAlive(conn: Connection): Promise<boolean> {
+  return conn.connectGetHostname().then(() => true, () => false);
 }
 
 /** libvirt reports a missing domain (or one that vanished meanwhile) as an error; here it is just absent. */

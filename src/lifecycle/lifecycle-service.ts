@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import { inject, injectable } from 'inversify';
 import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
-import { Hypervisor } from '../core/ports';
+import { DomainState, Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
 import { NetworkService } from '../network/network-service';
 import { sandboxFromBundle } from '../runtime/bundle';
-import { RuntimeConfig } from '../runtime/runtime-config';
+import { RuntimeConfig, translateDefaults } from '../runtime/runtime-config';
 import { checkExecutable } from '../runtime/rootfs-executable';
 import { sandboxPaths } from '../runtime/sandbox-paths';
 import { StorageService } from '../storage/storage-service';
@@ -17,7 +17,7 @@ import type { ShimArgs } from '../shim/shim-main';
 import { writeFileAtomic } from './atomic-file';
 import { ContainerRecord, ContainerStatus, requireStatus } from './container-state';
 import { runHostHooksWarning } from './hooks';
-import { toOciState } from './oci-state';
+import { OCI_VERSION, toOciState } from './oci-state';
 import { isSameProcessAlive } from './process-identity';
 import { StateStore } from './state-store';
 import { LinuxResources, refuseUnsupported } from '../oci/cgroup-resources';
@@ -30,6 +30,8 @@ export interface CreateRequest {
   debug: boolean;
 }
 
+/** Marks a container `list` knows only from libvirt's metadata: its state dir is gone. */
+export const RECOVERED_ANNOTATION = 'io.runv.recovered-from';
 const SHIM_MAIN = path.join(__dirname, '..', 'shim', 'shim-main.js');
 const LIVE: readonly ContainerStatus[] = ['created', 'running', 'paused'];
 const SHIM_EXIT_TIMEOUT_MS = 30_000;
@@ -55,7 +57,7 @@ export class LifecycleService {
 
   /** Boots the container's VM through a new shim; resolves with the shim's pid once created. */
   async create(request: CreateRequest): Promise<number> {
-    const sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver });
+    const sandbox = sandboxFromBundle(request.id, request.bundle, translateDefaults(this.config));
     checkConsole(sandbox.process.terminal, request.consoleSocket);
     // A disk image's files are the guest's to look up.
     if (sandbox.storage !== 'block') checkExecutable(sandbox.rootfsPath, sandbox.process);
@@ -131,8 +133,12 @@ export class LifecycleService {
    * resolves with their failures as warnings.
    */
   async delete(id: string, force: boolean): Promise<string[]> {
-    // runc's --force deletes what exists: callers (containerd's shim) run it after a plain delete.
-    if (force && !this.store.exists(id)) return [];
+    if (!this.store.exists(id)) {
+      // A state dir that was lost (/run wiped): libvirt still knows the domain and who made it.
+      if (await this.removeOrphan(id)) return [];
+      // runc's --force deletes what exists: callers (containerd's shim) run it after a plain delete.
+      if (force) return [];
+    }
     const record = this.store.read(id);
     if (record.status !== 'stopped') {
       if (!force && record.status !== 'created') {
@@ -140,17 +146,59 @@ export class LifecycleService {
       }
       await this.endShim(record);
     }
-    const paths = sandboxPaths(this.config, id);
     // A shim that recorded the exit tore its VM, binds and taps down; one that died did not.
-    if (record.exitStatus === undefined) {
-      await this.hypervisor.destroy(domainName(id));
-      await this.storage.removeLeftovers(id);
-      await this.network.remove(id, record.networkNamespace);
-    }
-    for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
-    fs.rmSync(paths.stateDir, { recursive: true, force: true });
+    if (record.exitStatus === undefined) await this.destroyOwnDomain(id, record.networkNamespace);
+    this.removeHostFiles(id);
     this.log.debug('lifecycle', 'container deleted', { id });
     return runHostHooksWarning('poststop', record.poststop, toOciState({ ...record, status: 'stopped' }));
+  }
+
+  /**
+   * Every container under --root: the records, and the domains libvirt holds for this root
+   * whose records are gone (a lost state dir), so that nothing runs that runv cannot see.
+   */
+  async list(): Promise<ContainerRecord[]> {
+    const records = this.store.list();
+    const known = new Set(records.map((r) => r.id));
+    const orphans = (await this.hypervisor.listOwned())
+      .filter((d) => d.owner.root === this.config.root && !known.has(d.owner.id))
+      .map((d) => recoveredRecord(d.owner.id, d.owner.bundle, d.state));
+    return [...records, ...orphans].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * The file the container's VM console is logged to (libvirt writes it, virtlogd behind it), and
+   * whether the VM may still write to it. Reading it never touches the console itself.
+   */
+  async consoleLog(id: string): Promise<{ file: string; live: boolean }> {
+    const record = this.store.read(id);
+    const live = record.status !== 'stopped' && (await this.hypervisor.stateOf(domainName(id))) !== undefined;
+    return { file: sandboxPaths(this.config, id).consoleLog, live };
+  }
+
+  /** Destroys the id's domain only if runv made it for this root: a same-named foreign one stays. */
+  /** With its binds and taps; a record that is lost took the netns with it, so only host taps go. */
+  private async destroyOwnDomain(id: string, networkNamespace?: string): Promise<boolean> {
+    const name = domainName(id);
+    const owner = await this.hypervisor.ownerOf(name);
+    if (owner?.id !== id || owner.root !== this.config.root) return false;
+    await this.hypervisor.destroy(name);
+    await this.storage.removeLeftovers(id);
+    await this.network.remove(id, networkNamespace);
+    return true;
+  }
+
+  private async removeOrphan(id: string): Promise<boolean> {
+    if (!(await this.destroyOwnDomain(id))) return false;
+    this.removeHostFiles(id);
+    this.log.debug('lifecycle', 'orphan domain removed (no state record)', { id });
+    return true;
+  }
+
+  private removeHostFiles(id: string): void {
+    const paths = sandboxPaths(this.config, id);
+    for (const file of [paths.agentSocket, paths.shimSocket]) fs.rmSync(file, { force: true });
+    fs.rmSync(paths.stateDir, { recursive: true, force: true });
   }
 
   private async endShim(record: ContainerRecord): Promise<void> {
@@ -169,6 +217,12 @@ export class LifecycleService {
       await new Promise((resolve) => setTimeout(resolve, SHIM_EXIT_POLL_MS));
     }
   }
+}
+
+/** What libvirt's metadata tells of a container whose record is lost; the shim's pid is not known. */
+function recoveredRecord(id: string, bundle: string, state: DomainState): ContainerRecord {
+  const status: ContainerStatus = state === 'running' ? 'running' : state === 'paused' ? 'paused' : 'stopped';
+  return { ociVersion: OCI_VERSION, id, status, pid: 0, pidStartTicks: 0, bundle, rootfs: '', created: '', owner: '', annotations: { [RECOVERED_ANNOTATION]: 'libvirt' } };
 }
 
 /** runc's rule: a terminal needs a console socket to go to, and a console socket needs a terminal. */

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { ContainerSpec, GuestMount, Hooks, HOOK_KINDS, INIT_PROCESS_ID, ProcessModel, Rlimit, SandboxModel, STORAGE_DRIVERS, StorageDriverName, VmResources } from '../core/model';
 import { invalidSpec } from '../core/errors';
 import { cgroupFiles, LinuxResources } from './cgroup-resources';
+import { tuningOf } from './tuning';
 import { OciHooks, OciMount, OciProcess, OciSpec } from './spec';
 import { isBindMount, requireProcess } from './validate';
 
@@ -21,6 +22,8 @@ export interface TranslateOptions {
   terminal?: boolean;
   /** The runtime config's storage driver, for a spec without the annotation. */
   defaultStorage: StorageDriverName;
+  /** The runtime config's annotations, for those the spec does not set (tuning defaults). */
+  defaultAnnotations?: Record<string, string>;
 }
 
 /** Pure translation of a validated OCI spec into the sandbox model. */
@@ -28,14 +31,16 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
   const process = requireProcess(spec);
   const rootfsPath = path.resolve(options.bundle, spec.root.path);
   const resources = resourcesOf(spec);
+  const annotations = spec.annotations ?? {};
   return {
     id: options.id,
     bundle: options.bundle,
     rootfsPath,
-    storage: storageOf(spec.annotations ?? {}, options.defaultStorage),
+    storage: storageOf(annotations, options.defaultStorage),
     networkNamespace: spec.linux?.namespaces?.find((n) => n.type === 'network')?.path,
     resources,
-    annotations: spec.annotations ?? {},
+    tuning: tuningOf({ ...options.defaultAnnotations, ...annotations }),
+    annotations,
     hooks: hooksOf(spec.hooks),
     container: containerOf(spec, options, resources),
     process: processModel(process, { containerId: options.id, processId: INIT_PROCESS_ID, init: true, terminal: options.terminal }),

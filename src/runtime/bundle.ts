@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { validateContainerId } from '../core/container-id';
 import { RunvError } from '../core/errors';
-import { SandboxModel, StorageDriverName } from '../core/model';
+import { SandboxModel } from '../core/model';
 import { OciSpec } from '../oci/spec';
-import { specToSandbox } from '../oci/to-sandbox';
+import { specToSandbox, TranslateOptions } from '../oci/to-sandbox';
 import { parseSpec } from '../oci/validate';
 
 export interface Bundle {
@@ -44,7 +44,7 @@ function isDirectory(p: string): boolean {
  * Everything that can be checked before a VM exists, so bad input creates nothing: the id, the
  * bundle, and its spec translated into the sandbox model. `terminal` overrides process.terminal.
  */
-export function sandboxFromBundle(id: string, bundleDir: string, options: { defaultStorage: StorageDriverName; terminal?: boolean }): SandboxModel {
+export function sandboxFromBundle(id: string, bundleDir: string, options: Omit<TranslateOptions, 'id' | 'bundle'>): SandboxModel {
   validateContainerId(id);
   const bundle = loadBundle(bundleDir);
   return specToSandbox(bundle.spec, { id, bundle: bundle.dir, ...options });

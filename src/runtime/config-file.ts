@@ -1,13 +1,15 @@
 import * as fs from 'node:fs';
 import { RunvError } from '../core/errors';
-import { STORAGE_DRIVERS, StorageDriverName } from '../core/model';
+import { DRIVERS, STORAGE_DRIVERS } from '../core/model';
 import type { RuntimeConfig } from './runtime-config';
 
 /** Read when --config (or RUNV_CONFIG) names no other file; its absence means the defaults. */
 export const DEFAULT_CONFIG_FILE = '/etc/runv/config.json';
 
 /**
- * The operator's settings for every container of the host: `{"storage": {"driver": "9p"}}`.
+ * The operator's settings for every container of the host: `{"driver": "qemu", "libvirtUri":
+ * "qemu:///system", "templateDir": "/etc/runv/templates", "storage": {"driver": "9p"},
+ * "annotations": {"io.runv.partition": "/machine/runv"}}`; flags override them.
  * A file that was asked for by name must exist; the default one may be absent.
  */
 export function readConfigFile(file: string | undefined): Partial<RuntimeConfig> {
@@ -25,15 +27,43 @@ export function readConfigFile(file: string | undefined): Partial<RuntimeConfig>
 
 export function parseConfigFile(text: string, name: string): Partial<RuntimeConfig> {
   const bad = (problem: string): RunvError => new RunvError('invalid-argument', `runtime config ${name}: ${problem}`);
-  let raw: unknown;
+  let raw: ConfigFile | null;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(text) as ConfigFile | null;
   } catch (error) {
     throw bad(`not valid JSON: ${(error as Error).message}`);
   }
-  const storage = (raw as { storage?: { driver?: unknown } } | null)?.storage;
-  const driver = storage?.driver;
-  if (driver === undefined) return {};
-  if (!(STORAGE_DRIVERS as readonly unknown[]).includes(driver)) throw bad(`storage.driver must be one of ${STORAGE_DRIVERS.join(', ')}`);
-  return { storageDriver: driver as StorageDriverName };
+  const config: Partial<RuntimeConfig> = {};
+  const storage = raw?.storage?.driver;
+  if (storage !== undefined) config.storageDriver = oneOf(storage, STORAGE_DRIVERS, 'storage.driver', bad);
+  if (raw?.driver !== undefined) config.driver = oneOf(raw.driver, DRIVERS, 'driver', bad);
+  if (raw?.libvirtUri !== undefined) config.libvirtUri = aString(raw.libvirtUri, 'libvirtUri', bad);
+  if (raw?.templateDir !== undefined) config.templateDir = aString(raw.templateDir, 'templateDir', bad);
+  if (raw?.annotations !== undefined) config.annotations = stringMap(raw.annotations, bad);
+  return config;
+}
+
+/** The file's keys, unchecked. */
+interface ConfigFile {
+  storage?: { driver?: unknown };
+  driver?: unknown;
+  libvirtUri?: unknown;
+  templateDir?: unknown;
+  annotations?: unknown;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], key: string, bad: (problem: string) => RunvError): T {
+  if (!(allowed as readonly unknown[]).includes(value)) throw bad(`${key} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function aString(value: unknown, key: string, bad: (problem: string) => RunvError): string {
+  if (typeof value !== 'string' || value === '') throw bad(`${key} must be a non-empty string`);
+  return value;
+}
+
+function stringMap(value: unknown, bad: (problem: string) => RunvError): Record<string, string> {
+  const entries = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : undefined;
+  if (!entries || entries.some(([, v]) => typeof v !== 'string')) throw bad('annotations must map names to strings');
+  return Object.fromEntries(entries) as Record<string, string>;
 }

@@ -9,16 +9,16 @@ const MAX_SYMLINKS = 40;
 /**
  * Looks the process's program up in the rootfs from the host, as runc does at create: podman,
  * docker and containerd turn runc's wording of a failure into exit codes 127 and 126, and
- * expect it from `create`, not `start`.
+ * expect it from `create`, not `start`. Returns the program's path in the container.
  */
-export function checkExecutable(rootfs: string, process: ProcessModel): void {
+export function checkExecutable(rootfs: string, process: ProcessModel): string {
   const name = process.args[0];
   const pathVar = process.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   const candidates = name.includes('/') ? [path.posix.resolve(process.cwd, name)] : pathVar.split(':').filter(Boolean).map((dir) => path.posix.join(dir, name));
   let denied = false;
   for (const candidate of candidates) {
     const stat = statInRootfs(rootfs, candidate);
-    if (stat?.isFile() && stat.mode & 0o111) return;
+    if (stat?.isFile() && stat.mode & 0o111) return candidate;
     if (stat) denied = true;
   }
   if (denied) throw new RunvError('process-not-executable', `exec: ${JSON.stringify(name)}: permission denied`);

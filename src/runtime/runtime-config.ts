@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { StorageDriverName } from '../core/model';
+import { DriverName, StorageDriverName } from '../core/model';
 import { AccelChoice } from '../hypervisor/accel';
 import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
 
@@ -11,12 +11,17 @@ export interface RuntimeConfig {
   socketDir: string;
   imagesDir: string;
   templateDir: string;
-  libvirtUri: string;
+  /** Undefined: the driver's own URI (driverUri). */
+  libvirtUri?: string;
+  /** Undefined: QEMU, with KVM where it really works (accel), else TCG. */
+  driver?: DriverName;
   accel: AccelChoice;
   /** How long a guest may take to boot and answer, under TCG included. */
   bootTimeoutMs: number;
   /** The storage driver of a container whose spec does not pick one (annotation io.runv.storage). */
   storageDriver: StorageDriverName;
+  /** Defaults for annotations a spec does not set (the tuning ones: src/oci/tuning.ts). */
+  annotations: Record<string, string>;
   /** Per-container directories of bind-mount sources, shared with the VM: short and fixed, like socketDir. */
   shareDir: string;
 }
@@ -26,6 +31,7 @@ export const RuntimeConfig = Symbol.for('runv.RuntimeConfig');
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_ROOT = '/run/runv';
 export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+const DRIVER_URIS: Record<DriverName, string> = { kvm: DEFAULT_LIBVIRT_URI, qemu: DEFAULT_LIBVIRT_URI, xen: 'xen:///system', lxc: 'lxc:///system' };
 export const DEFAULT_STORAGE_DRIVER: StorageDriverName = '9p';
 
 export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): RuntimeConfig {
@@ -34,10 +40,10 @@ export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): Ru
     socketDir: path.join(DEFAULT_ROOT, 'sock'),
     imagesDir: DEFAULT_IMAGES_DIR,
     templateDir: path.join(PACKAGE_ROOT, 'templates'),
-    libvirtUri: DEFAULT_LIBVIRT_URI,
     accel: 'auto',
     bootTimeoutMs: 60_000,
     storageDriver: DEFAULT_STORAGE_DRIVER,
+    annotations: {},
     shareDir: path.join(DEFAULT_ROOT, 'shares'),
     ...stripUndefined(overrides),
   };
@@ -48,4 +54,14 @@ export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): Ru
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The libvirt connection a config talks to: the one it names, else its driver's. */
+export function libvirtUriOf(config: Pick<RuntimeConfig, 'libvirtUri' | 'driver'>): string {
+  return config.libvirtUri ?? DRIVER_URIS[config.driver ?? 'qemu'];
+}
+
+/** What translating a bundle takes from the runtime config. */
+export function translateDefaults(config: RuntimeConfig): { defaultStorage: StorageDriverName; defaultAnnotations: Record<string, string> } {
+  return { defaultStorage: config.storageDriver, defaultAnnotations: config.annotations };
 }

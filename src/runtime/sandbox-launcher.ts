@@ -6,20 +6,20 @@ import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { ContainerModel, SandboxModel } from '../core/model';
 import { Hypervisor } from '../core/ports';
-import { chooseDomainType, hostKvmFacts } from '../hypervisor/accel';
-import { DomainModel, sandboxToDomain } from '../hypervisor/domain-model';
-import { buildDomainXml } from '../hypervisor/domain-xml';
+import { chooseDriver, hostKvmFacts } from '../hypervisor/accel';
+import { DomainModel, DomainType, sandboxToDomain, sandboxToLxcDomain } from '../hypervisor/domain-model';
+import { buildDomainXml, buildLxcDomainXml } from '../hypervisor/domain-xml';
 import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
 import { StorageService } from '../storage/storage-service';
-import { StoragePlan } from '../storage/storage-plan';
+import { onXen, StoragePlan } from '../storage/storage-plan';
 import { NetworkService, SandboxNetwork } from '../network/network-service';
 import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
 import { inUse } from './state-dir';
+import { checkExecutable } from './rootfs-executable';
 
-const TEMPLATE_FILE = 'qemu.xml';
 const SHUTDOWN_GRACE_MS = 3000;
 /** After the guest acknowledged SHUTDOWN it powers off within milliseconds. */
 const POWEROFF_WAIT_MS = 1000;
@@ -54,20 +54,35 @@ export class SandboxLauncher {
     @inject(Logger) private readonly log: Logger,
   ) {}
 
-  /** The libvirt domain a sandbox would get, without creating anything. */
-  async describe(sandbox: SandboxModel): Promise<DomainDescription> {
-    const storage = await this.storage.plan(sandbox);
+  /** The libvirt domain XML a sandbox would get, for any driver, without creating anything. */
+  async domainXml(sandbox: SandboxModel): Promise<string> {
+    const { type, reason } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
+    this.log.debug('hypervisor', `driver ${type}: ${reason}`, { id: sandbox.id });
+    if (type !== 'lxc') return (await this.describe(sandbox, type)).xml;
+    const { template, templateFile } = this.template(type);
+    const init = checkExecutable(sandbox.rootfsPath, sandbox.process);
+    return buildLxcDomainXml(template, templateFile, sandboxToLxcDomain(sandbox, this.config.root, init));
+  }
+
+  /** A VM's domain: its model, XML, host paths and storage. */
+  private async describe(sandbox: SandboxModel, type: DomainType): Promise<DomainDescription> {
+    const plan = await this.storage.plan(sandbox);
+    const storage = type === 'xen' ? onXen(plan) : plan;
     const image = await this.images.current(this.config.imagesDir);
-    const { type, reason } = chooseDomainType(this.config.accel, hostKvmFacts());
-    this.log.debug('hypervisor', `domain type ${type}: ${reason}`, { id: sandbox.id, image: image.dir });
+    this.log.debug('hypervisor', `guest image ${image.dir}`, { id: sandbox.id });
     const paths = sandboxPaths(this.config, sandbox.id);
     const network = await this.network.plan(sandbox);
     const interfaces = network.links.map(({ tap, mac }) => ({ tap, mac }));
-    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz() };
+    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz(), root: this.config.root };
     const model = sandboxToDomain(sandbox, storage, type, host);
-    const templateFile = path.join(this.config.templateDir, TEMPLATE_FILE);
-    const template = readTemplate(templateFile);
+    const { template, templateFile } = this.template(type);
     return { model, xml: await buildDomainXml(template, templateFile, model), paths, storage, network };
+  }
+
+  /** One template per driver, `<driver>.xml` in the templates directory, which operators own. */
+  private template(type: DomainType): { template: string; templateFile: string } {
+    const templateFile = path.join(this.config.templateDir, `${type}.xml`);
+    return { template: readTemplate(templateFile), templateFile };
   }
 
   /**
@@ -75,7 +90,10 @@ export class SandboxLauncher {
    * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
    */
   async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
-    const { model, xml, paths, storage, network } = await this.describe(sandbox);
+    const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
+    // Its init is the container's own process: there is no guest-init to speak runv's protocol.
+    if (type === 'lxc') throw new RunvError('unavailable', 'the lxc driver only describes domains so far (runv domain-xml --driver lxc); it cannot run containers through runv yet');
+    const { model, xml, paths, storage, network } = await this.describe(sandbox, type);
     const cleanup = new CleanupStack();
     try {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);

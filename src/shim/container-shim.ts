@@ -13,7 +13,7 @@ import { OCI_VERSION, toOciState } from '../lifecycle/oci-state';
 import { StateStore } from '../lifecycle/state-store';
 import { sandboxFromBundle } from '../runtime/bundle';
 import { CleanupStack } from '../runtime/cleanup-stack';
-import { RuntimeConfig } from '../runtime/runtime-config';
+import { RuntimeConfig, translateDefaults } from '../runtime/runtime-config';
 import { RunningSandbox, SandboxLauncher } from '../runtime/sandbox-launcher';
 import { SandboxPaths, sandboxPaths } from '../runtime/sandbox-paths';
 import { claimStateDir } from '../runtime/state-dir';
@@ -107,7 +107,7 @@ export class ContainerShim implements ShimHandlers {
   }
 
   private async create(request: ShimRequest, openStdio: StdioOpener, stateDir: CleanupStack, api: CleanupStack): Promise<void> {
-    this.sandbox = sandboxFromBundle(request.id, request.bundle, { defaultStorage: this.config.storageDriver, terminal: request.terminal });
+    this.sandbox = sandboxFromBundle(request.id, request.bundle, { ...translateDefaults(this.config), terminal: request.terminal });
     this.stdio = await openStdio(this.sandbox.process);
     this.paths = sandboxPaths(this.config, request.id);
     claimStateDir(request.id, this.paths, stateDir);

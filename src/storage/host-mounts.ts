@@ -22,13 +22,31 @@ export async function bindEntry(shareDir: string, bind: HostBind): Promise<void>
  */
 export async function removeShareDir(shareDir: string): Promise<void> {
   if (!fs.existsSync(shareDir)) return;
-  for (const mountPoint of mountPointsUnder(shareDir).reverse()) await runTool(['umount', mountPoint]);
-  for (const entry of fs.readdirSync(shareDir)) {
-    const file = path.join(shareDir, entry);
-    if (fs.lstatSync(file).isDirectory()) fs.rmdirSync(file);
-    else fs.unlinkSync(file);
+  // A shim whose VM was destroyed may be removing the same directory: what it took first is done.
+  for (const mountPoint of mountPointsUnder(shareDir).reverse()) {
+    await runTool(['umount', mountPoint]).catch((error: Error) => {
+      if (mountPointsUnder(shareDir).includes(mountPoint)) throw error;
+    });
   }
-  fs.rmdirSync(shareDir);
+  for (const entry of readdirIfThere(shareDir)) {
+    const file = path.join(shareDir, entry);
+    ifThere(() => (fs.lstatSync(file).isDirectory() ? fs.rmdirSync(file) : fs.unlinkSync(file)));
+  }
+  ifThere(() => fs.rmdirSync(shareDir));
+}
+
+function readdirIfThere(dir: string): string[] {
+  let entries: string[] = [];
+  ifThere(() => (entries = fs.readdirSync(dir)));
+  return entries;
+}
+
+function ifThere(action: () => void): void {
+  try {
+    action();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }
 
 /** Mount points strictly under `dir`, in mount order, from this namespace's mountinfo. */

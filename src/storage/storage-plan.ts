@@ -11,6 +11,7 @@ export const ROOTFS_TAG = 'rootfs';
 export const MOUNTS_TAG = 'mounts';
 /** The one disk of a block rootfs: the guest's first virtio disk. */
 export const ROOTFS_DISK = 'vda';
+const XEN_ROOTFS_DISK = 'xvda';
 const NINE_P_OPTIONS = 'trans=virtio,version=9p2000.L,msize=262144';
 
 export type ShareDriver = VmShare['driver'];
@@ -101,4 +102,23 @@ function bindThroughShare(mount: GuestMount, facts: StorageFacts, binds: HostBin
 /** The last of `ro` and `rw` wins, as mount(8) reads options. */
 export function isReadonly(options: readonly string[]): boolean {
   return options.filter((o) => o === 'ro' || o === 'rw').pop() === 'ro';
+}
+
+/**
+ * The same plan for a Xen guest: 9p goes over Xen's transport and the disk is the first Xen
+ * block device. virtio-fs has no Xen transport.
+ */
+export function onXen(plan: StoragePlan): StoragePlan {
+  if (plan.driver === 'virtiofs') throw new RunvError('invalid-argument', 'the virtiofs storage driver needs virtio: with --driver xen use 9p or block');
+  const xen = (options: string): string => options.replace('trans=virtio', 'trans=xen');
+  const { container } = plan;
+  return {
+    ...plan,
+    disks: plan.disks.map((disk) => ({ ...disk, target: XEN_ROOTFS_DISK })),
+    container: {
+      ...container,
+      rootfs: { ...container.rootfs, source: container.rootfs.source.replace(`/dev/${ROOTFS_DISK}`, `/dev/${XEN_ROOTFS_DISK}`), options: xen(container.rootfs.options) },
+      shares: container.shares.map((share) => ({ ...share, options: xen(share.options) })),
+    },
+  };
 }

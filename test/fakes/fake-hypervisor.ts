@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { DomainState, DomainStats, Hypervisor } from '../../src/core/ports';
+import { DomainOwner, DomainState, DomainStats, Hypervisor, OwnedDomain } from '../../src/core/ports';
 import { FakeGuest } from './fake-guest';
+import { ownerOf } from '../../src/hypervisor/domain-xml';
 
 interface FakeDomain {
   xml: string;
@@ -56,6 +57,22 @@ export class FakeHypervisor implements Hypervisor {
       domain.server.close();
       fs.rmSync(address, { force: true });
     }
+  }
+
+  async ownerOf(name: string): Promise<DomainOwner | undefined> {
+    this.check();
+    const xml = this.domains.get(name)?.xml;
+    return xml ? ownerOf(xml) : undefined;
+  }
+
+  async listOwned(): Promise<OwnedDomain[]> {
+    this.check();
+    const owned: OwnedDomain[] = [];
+    for (const [name, domain] of this.domains) {
+      const owner = await ownerOf(domain.xml);
+      if (owner) owned.push({ name, owner, state: domain.state });
+    }
+    return owned;
   }
 
   async suspend(name: string): Promise<void> {

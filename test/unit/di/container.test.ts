@@ -25,7 +25,7 @@ describe('service container', () => {
 
   it('lets a test rebind the hypervisor: the services then use the fake', async () => {
     const services = createContainer(config);
-    const fake: Hypervisor = { createTransient: sinon.stub(), stateOf: sinon.stub().rejects(new RunvError('unavailable', 'cannot connect to libvirt')), destroy: sinon.stub(), suspend: sinon.stub(), resume: sinon.stub(), stats: sinon.stub(), close: sinon.stub() };
+    const fake: Hypervisor = { createTransient: sinon.stub(), stateOf: sinon.stub().rejects(new RunvError('unavailable', 'cannot connect to libvirt')), destroy: sinon.stub(), ownerOf: sinon.stub(), listOwned: sinon.stub(), suspend: sinon.stub(), resume: sinon.stub(), stats: sinon.stub(), close: sinon.stub() };
     services.rebind<Hypervisor>(Hypervisor).toConstantValue(fake);
     const checks = await services.get(HostChecks).run();
     const libvirtd = checks.find((c) => c.name === 'libvirtd')!;
@@ -36,7 +36,7 @@ describe('service container', () => {
 
   it('reports a missing guest image in doctor with the command that builds one', async () => {
     const services = createContainer(config);
-    services.rebind<Hypervisor>(Hypervisor).toConstantValue({ createTransient: sinon.stub(), stateOf: sinon.stub().resolves(undefined), destroy: sinon.stub(), suspend: sinon.stub(), resume: sinon.stub(), stats: sinon.stub(), close: sinon.stub() });
+    services.rebind<Hypervisor>(Hypervisor).toConstantValue({ createTransient: sinon.stub(), stateOf: sinon.stub().resolves(undefined), destroy: sinon.stub(), ownerOf: sinon.stub(), listOwned: sinon.stub(), suspend: sinon.stub(), resume: sinon.stub(), stats: sinon.stub(), close: sinon.stub() });
     const image = (await services.get(HostChecks).run()).find((c) => c.name === 'guest image')!;
     assert.deepEqual([image.ok, image.fix], [false, 'runv image build']);
   });

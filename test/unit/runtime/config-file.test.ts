@@ -7,6 +7,12 @@ import { parseConfigFile, readConfigFile } from '../../../src/runtime/config-fil
 
 describe('runtime config file', () => {
   it('takes the default storage driver', () => assert.deepEqual(parseConfigFile('{"storage":{"driver":"virtiofs"}}', 'c.json'), { storageDriver: 'virtiofs' }));
+  it('takes the driver, libvirt URI, template dir and default annotations', () => {
+    const text = JSON.stringify({ driver: 'lxc', libvirtUri: 'lxc:///system', templateDir: '/etc/runv/templates', annotations: { 'io.runv.partition': '/machine/runv' } });
+    assert.deepEqual(parseConfigFile(text, 'c.json'), { driver: 'lxc', libvirtUri: 'lxc:///system', templateDir: '/etc/runv/templates', annotations: { 'io.runv.partition': '/machine/runv' } });
+    assert.throws(() => parseConfigFile('{"driver":"vbox"}', 'c.json'), /runtime config c\.json: driver must be one of kvm, qemu, xen, lxc/);
+    assert.throws(() => parseConfigFile('{"annotations":{"a":1}}', 'c.json'), /annotations must map names to strings/);
+  });
   it('leaves out what it does not set', () => assert.deepEqual(parseConfigFile('{}', 'c.json'), {}));
   it('names the file and the problem in one line', () => {
     assert.throws(() => parseConfigFile('{"storage":{"driver":"nfs"}}', '/etc/runv/config.json'), (e: RunvError) => e.code === 'invalid-argument' && e.message === 'runtime config /etc/runv/config.json: storage.driver must be one of 9p, virtiofs, block');
