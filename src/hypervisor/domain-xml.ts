@@ -151,11 +151,14 @@ function appendConsole(devices: XmlNode, consoleLog: string, xen: boolean): void
   appendTo(devices, 'console', { $: { type: 'pty' }, target: [{ $: { type: 'serial', port: '0' } }] });
 }
 
-/** A 9p share remaps inode numbers: bind mounts under it are other devices, whose inodes could collide. */
+/**
+ * A 9p share remaps inode numbers: bind mounts under it are other devices, whose inodes could
+ * collide. virtiofsd passes xattrs through only when asked.
+ */
 function shareOf(share: VmShare, xen: boolean): XmlNode {
   const node: XmlNode =
     share.driver === 'virtiofs'
-      ? { $: { type: 'mount', accessmode: 'passthrough' }, driver: [{ $: { type: 'virtiofs' } }] }
+      ? { $: { type: 'mount', accessmode: 'passthrough' }, driver: [{ $: { type: 'virtiofs' } }], binary: [{ $: { xattr: 'on' } }] }
       : { $: { type: 'mount', accessmode: 'passthrough', ...(xen ? {} : { multidevs: 'remap' }) } };
   node.source = [{ $: { dir: share.source } }];
   node.target = [{ $: { dir: share.tag } }];

@@ -12,7 +12,8 @@ export const MOUNTS_TAG = 'mounts';
 /** The one disk of a block rootfs: the guest's first virtio disk. */
 export const ROOTFS_DISK = 'vda';
 const XEN_ROOTFS_DISK = 'xvda';
-const NINE_P_OPTIONS = 'trans=virtio,version=9p2000.L,msize=262144';
+/** cache=mmap: without it 9p refuses shared writable mappings (EINVAL), which databases and iperf3 use. */
+const NINE_P_OPTIONS = 'trans=virtio,version=9p2000.L,msize=262144,cache=mmap';
 
 export type ShareDriver = VmShare['driver'];
 export type DiskFormat = VmDisk['format'];

@@ -108,10 +108,24 @@ function semantics(dir: string): string {
     check('rename-over', 'echo old > r1 && echo new > r2 && mv r2 r1 && [ "$(cat r1)" = new ] && [ ! -e r2 ]'),
     check('sparse>4GiB', `dd if=/dev/zero of=big bs=1 count=0 seek=${5 * GIB} 2>/dev/null && printf end >> big && [ "$(stat -c %s big)" = ${5 * GIB + 3} ] && [ "$(tail -c 3 big)" = end ]`),
     check('mkdir+rmdir', 'mkdir -p d/e && rmdir d/e d'),
+    ...PROBES.map((probe) => `echo "${probe}: $(posix-probe ${probe} ${probe}-probed)"`),
   ].join('\n');
 }
 
-const EXPECTED = ['write+fsync', 'chown+chmod', 'symlink', 'hardlink', 'rename-over', 'sparse>4GiB', 'mkdir+rmdir'].map((n) => `ok ${n}`);
+/** Checks busybox has no tool for, by test/support/posix-probe.c, compared with the host's own result. */
+const PROBES = ['mmap', 'xattr'];
+const POSIX_PROBE_SOURCE = path.join(__dirname, '../support/posix-probe.c');
+let expected: string[];
+
+function buildPosixProbe(binary: string): void {
+  execFileSync('gcc', ['-static', '-O2', '-D_GNU_SOURCE', '-o', binary, POSIX_PROBE_SOURCE]);
+}
+
+/** What the checks print in a directory of the host's own filesystem. */
+function hostExpectations(probe: string, dir: string): string[] {
+  const checks = ['write+fsync', 'chown+chmod', 'symlink', 'hardlink', 'rename-over', 'sparse>4GiB', 'mkdir+rmdir'].map((n) => `ok ${n}`);
+  return [...checks, ...PROBES.map((p) => `${p}: ${execFileSync(probe, [p, path.join(dir, `${p}-probed`)], { encoding: 'utf8' }).trim()}`)];
+}
 
 /** What the host sees of a directory the container ran `semantics` in. */
 function assertHostSees(dir: string): void {
@@ -124,6 +138,9 @@ function assertHostSees(dir: string): void {
   const big = fs.statSync(path.join(dir, 'big'));
   assert.equal(big.size, 5 * GIB + 3);
   assert.ok(big.blocks * 512 < 2 ** 20, `still sparse on the host: ${big.blocks} blocks`);
+  assert.equal(fs.readFileSync(path.join(dir, 'mmap-probed')).subarray(4096, 4102).toString(), 'mapped', 'written through a shared mapping');
+  const xattr = execFileSync('python3', ['-c', 'import os, sys; print(os.getxattr(sys.argv[1], "user.runv").decode())', path.join(dir, 'xattr-probed')], { encoding: 'utf8' });
+  assert.equal(xattr.trim(), 'v1');
 }
 
 describe('storage drivers (real libvirt, real VMs)', function () {
@@ -137,6 +154,9 @@ describe('storage drivers (real libvirt, real VMs)', function () {
     fs.symlinkSync('../../../..', path.join(rootfs, 'escape'));
     fs.mkdirSync(path.join(rootfs, 'locked'));
     fs.writeFileSync(path.join(rootfs, 'secret'), 'hidden\n');
+    buildPosixProbe(path.join(rootfs, 'bin', 'posix-probe'));
+    const hostDir = fs.mkdtempSync(path.join(work, 'host-'));
+    expected = hostExpectations(path.join(rootfs, 'bin', 'posix-probe'), hostDir);
     qcow2 = makeQcow2(rootfs);
     execFileSync(RUNV, ['image', 'build', '--images-dir', IMAGES], { stdio: 'pipe' });
   });
@@ -171,8 +191,8 @@ describe('storage drivers (real libvirt, real VMs)', function () {
         const result = await runv(['run', '--bundle', bundleFor(driver, id, script, binds), id]);
         assert.equal(result.status, 0, result.stderr);
         const [onRoot, onBind] = result.stdout.trim().split('\n---\n').map((part) => part.split('\n'));
-        assert.deepEqual(onRoot, EXPECTED, 'rootfs');
-        assert.deepEqual(onBind, EXPECTED, 'bind mount');
+        assert.deepEqual(onRoot, expected, 'rootfs');
+        assert.deepEqual(onBind, expected, 'bind mount');
         assertHostSees(path.join(host, 'rw'));
         // A block rootfs keeps its writes in its image; the shared ones are the host's directory.
         if (driver !== 'block') assertHostSees(path.join(rootfs, `st-${driver}`));
