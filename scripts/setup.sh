@@ -10,7 +10,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
   linux-image-amd64 busybox-static libxml2-utils xz-utils cpio build-essential pkg-config python3
-  tini e2fsprogs
+  tini e2fsprogs xfsprogs
   podman conmon containerd runc docker.io containernetworking-plugins runsc jq iproute2 iperf3
 )
 

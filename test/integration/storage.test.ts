@@ -83,6 +83,27 @@ function makeQcow2(tree: string): string {
   return image;
 }
 
+/** A raw xfs image holding `tree` (mkfs.xfs cannot populate one: it is filled through a loop mount). */
+function makeXfsImage(tree: string): string {
+  const image = path.join(work, 'rootfs.xfs');
+  fs.closeSync(fs.openSync(image, 'w'));
+  fs.truncateSync(image, 320 * 2 ** 20);
+  execFileSync('mkfs.xfs', ['-q', image]);
+  withMounted(image, (dir) => execFileSync('cp', ['-a', `${tree}/.`, dir]));
+  return image;
+}
+
+function withMounted(image: string, use: (dir: string) => void): void {
+  const dir = fs.mkdtempSync(path.join(work, 'mnt-'));
+  execFileSync('mount', ['-o', 'loop', image, dir]);
+  try {
+    use(dir);
+  } finally {
+    execFileSync('umount', [dir]);
+    fs.rmdirSync(dir);
+  }
+}
+
 function bundleFor(driver: StorageDriverName, id: string, script: string, edit: (spec: Spec) => void = () => undefined): string {
   usedIds.add(id);
   return makeBundle(path.join(work, id), rootfs, (spec) => {
@@ -259,6 +280,15 @@ describe('storage drivers (real libvirt, real VMs)', function () {
       });
     });
   }
+
+  it('block: an xfs image is a rootfs too, and keeps what the container wrote', async () => {
+    const id = 'st-xfs-block';
+    const image = makeXfsImage(rootfs);
+    const result = await runv(['run', '--bundle', bundleFor('block', id, 'stat -f -c %T / && echo kept > /xfs-written', (s) => (s.root = { path: image })), id]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'xfs\n');
+    withMounted(image, (dir) => assert.equal(fs.readFileSync(path.join(dir, 'xfs-written'), 'utf8'), 'kept\n'));
+  });
 
   it('block: a disk image that holds no filesystem fails before boot', async () => {
     const id = 'st-nofs-block';
