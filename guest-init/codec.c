@@ -61,6 +61,7 @@ static size_t fixed_size_of(uint16_t tag)
 	case RUNV_A_NO_NEW_PRIVS: case RUNV_A_TERMINAL: case RUNV_A_ROWS: case RUNV_A_COLS:
 	case RUNV_A_UMASK: case RUNV_A_READONLY: case RUNV_A_INIT: case RUNV_A_STREAM:
 	case RUNV_A_PPID: case RUNV_A_TRUNCATED: case RUNV_A_ALL: case RUNV_A_MTU:
+	case RUNV_A_HOOK_TIMEOUT:
 		return 4;
 	default:
 		return 0;
@@ -70,7 +71,8 @@ static size_t fixed_size_of(uint16_t tag)
 static bool is_nested(uint16_t tag)
 {
 	return tag == RUNV_A_MOUNT || tag == RUNV_A_RLIMIT || tag == RUNV_A_PROCESS ||
-	       tag == RUNV_A_ROUTE;
+	       tag == RUNV_A_ROUTE || tag == RUNV_A_SHARE || tag == RUNV_A_HOOK ||
+	       tag == RUNV_A_CGROUP_FILE;
 }
 
 int attrs_validate(const uint8_t *p, size_t len, unsigned depth)

@@ -12,8 +12,13 @@ export async function bindEntry(shareDir: string, bind: HostBind): Promise<void>
   if (bind.directory) fs.mkdirSync(target);
   else fs.writeFileSync(target, '', { flag: 'wx' });
   await runTool(['mount', bind.recursive ? '--rbind' : '--bind', bind.source, target]);
-  // The VM boundary enforces ro too: the share's server gets EROFS, whatever the guest does.
-  if (bind.readonly) await runTool(['mount', '-o', 'remount,bind,ro', target]);
+  // A bind of a shared mount joins its peer group: unmounting the entry's submounts at delete
+  // would then unmount the host's own. As a slave it still sees the host's new mounts.
+  await runTool(['mount', '--make-rslave', target]);
+  // The VM boundary enforces ro too, submounts included: the share's server gets EROFS.
+  if (bind.readonly) {
+    for (const mountPoint of [target, ...mountPointsUnder(target)]) await runTool(['mount', '-o', 'remount,bind,ro', mountPoint]);
+  }
 }
 
 /**

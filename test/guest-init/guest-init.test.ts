@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import * as path from 'node:path';
 import { AgentError, GuestProcess } from '../../src/agent/agent-client';
-import { attr, encodeFrame } from '../../src/agent/codec';
+import { Attribute, attr, encodeFrame } from '../../src/agent/codec';
 import { Hook } from '../../src/core/model';
 import { Errno, HEADER_SIZE, MAGIC, MAX_COMMAND, MessageType, Tag } from '../../src/agent/protocol';
 import { GuestInit, assertExited, byPid, childrenOf, eventually, isAlive, until } from './harness';
@@ -504,6 +504,16 @@ describe('guest-init (standalone, --connect)', function () {
       const deep = attr.nested(Tag.Rlimit, [attr.nested(Tag.Rlimit, [attr.str(Tag.RlimitType, 'RLIMIT_NOFILE')])]);
       const error = await rejection(guest.client.request(MessageType.StartProcess, [attr.str(Tag.ContainerId, 'c'), attr.str(Tag.ProcessId, 'deep'), attr.str(Tag.Arg, 'true'), deep]));
       assert.equal(error.errno, Errno.EBADMSG);
+    });
+
+    it('checks inside every nested attribute: a HOOK whose HOOK_TIMEOUT is not a u32, a SHARE or CGROUP_FILE that overruns', async () => {
+      const start = (extra: Attribute): Promise<unknown> =>
+        guest.client.request(MessageType.StartProcess, [attr.str(Tag.ContainerId, 'c'), attr.str(Tag.ProcessId, 'bad'), attr.str(Tag.Arg, 'true'), extra]);
+      const shortTimeout = attr.nested(Tag.Hook, [attr.str(Tag.HookPath, '/bin/true'), attr.str(Tag.Arg, 'true'), attr.bytes(Tag.HookTimeout, Buffer.from([0, 1]))]);
+      assert.equal((await rejection(start(shortTimeout))).errno, Errno.EBADMSG);
+      const overrun = Buffer.from([0, Tag.MountType, 0, 200]);
+      assert.equal((await rejection(start({ tag: Tag.Share, value: overrun }))).errno, Errno.EBADMSG);
+      assert.equal((await rejection(guest.client.request(MessageType.SetCgroup, [attr.str(Tag.ContainerId, 'c'), { tag: Tag.CgroupFile, value: overrun }]))).errno, Errno.EBADMSG);
     });
 
     it('answers an unknown message type with EOPNOTSUPP', async () => {

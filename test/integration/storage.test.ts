@@ -281,6 +281,28 @@ describe('storage drivers (real libvirt, real VMs)', function () {
     });
   }
 
+  it("binds a source with a submount of its own (shared, as under systemd): read-only all through, and the host's submount outlives delete", async () => {
+    const id = 'st-submount-9p';
+    const source = fs.mkdtempSync(path.join(work, 'sub-source-'));
+    const inner = path.join(source, 'inner');
+    fs.mkdirSync(inner);
+    execFileSync('mount', ['--bind', source, source]);
+    execFileSync('mount', ['--make-shared', source]);
+    execFileSync('mount', ['-t', 'tmpfs', 'submount', inner]);
+    fs.writeFileSync(path.join(inner, 'seen'), 'from the submount\n');
+    try {
+      const bundle = bundleFor('9p', id, 'cat /src/inner/seen; touch /src/inner/x 2>&1; true', (spec) => {
+        spec.mounts!.push({ destination: '/src', type: 'bind', source, options: ['rbind', 'ro'] });
+      });
+      const result = await runv(['run', '--bundle', bundle, id]);
+      assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+      assert.match(result.stdout, /^from the submount\ntouch: \/src\/inner\/x: Read-only file system\n$/);
+      assert.ok(mountPointsUnder(source).includes(inner), "the host's submount is still mounted");
+    } finally {
+      execFileSync('umount', ['-R', source]);
+    }
+  });
+
   it('block: an xfs image is a rootfs too, and keeps what the container wrote', async () => {
     const id = 'st-xfs-block';
     const image = makeXfsImage(rootfs);
