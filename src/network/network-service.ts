@@ -99,10 +99,11 @@ export class NetworkService {
     const ours = (links: IpLink[]): string[] => links.map((l) => l.ifname).filter((name) => name.startsWith(prefix));
     await deleteLinks(undefined, ours(await listJson<IpLink>(undefined, 'ip', ['link', 'show'])));
     if (!netns || !fs.existsSync(netns)) return;
-    await deleteLinks(netns, ours(await listJson<IpLink>(netns, 'ip', ['link', 'show'])));
+    // Before the taps go: a redirect is known as ours by the tap it points at.
     for (const dev of (await listJson<TcQdisc>(netns, 'tc', ['qdisc', 'show'])).filter((q) => q.kind === 'ingress').map((q) => q.dev)) {
-      await removeRedirect(netns, dev);
+      if (!dev.startsWith(prefix)) await removeRedirect(netns, dev, prefix);
     }
+    await deleteLinks(netns, ours(await listJson<IpLink>(netns, 'ip', ['link', 'show'])));
   }
 }
 
@@ -110,9 +111,16 @@ function redirect(from: string, to: string): string {
   return `filter add dev ${from} parent ${INGRESS} pref ${REDIRECT_PREF} protocol all u32 match u32 0 0 action mirred egress redirect dev ${to}`;
 }
 
-async function removeRedirect(netns: string, dev: string): Promise<void> {
-  const filters = await listJson<{ pref: number }>(netns, 'tc', ['filter', 'show', 'dev', dev, 'ingress']);
-  if (!filters.some((f) => f.pref === REDIRECT_PREF)) return;
+interface TcFilter {
+  pref: number;
+  options?: { actions?: { kind: string; to_dev?: string }[] };
+}
+
+/** Takes the caller's interface back: runv's redirect to one of its taps, and the ingress qdisc once nothing else uses it. */
+async function removeRedirect(netns: string, dev: string, tapPrefix: string): Promise<void> {
+  const filters = await listJson<TcFilter>(netns, 'tc', ['filter', 'show', 'dev', dev, 'ingress']);
+  const toOurTap = (f: TcFilter): boolean => f.pref === REDIRECT_PREF && (f.options?.actions ?? []).some((a) => a.kind === 'mirred' && a.to_dev?.startsWith(tapPrefix));
+  if (!filters.some(toOurTap)) return;
   const rest = filters.filter((f) => f.pref !== REDIRECT_PREF);
   await batch(netns, 'tc', [`filter del dev ${dev} parent ${INGRESS} pref ${REDIRECT_PREF}`, ...(rest.length ? [] : [`qdisc del dev ${dev} ingress`])]);
 }

@@ -143,7 +143,10 @@ function validateLinux(value: unknown, field: string): void {
     array(v, f).forEach((n, i) => {
       const namespace = object(n, `${f}[${i}]`);
       string(namespace.type, `${f}[${i}].type`);
-      optional(namespace.path, `${f}[${i}].path`, string);
+      optional(namespace.path, `${f}[${i}].path`, (p, pf) => {
+        // It goes into ip(8) batch lines: a space or a newline there would be another word or command.
+        if (/[\s\x00-\x1f]/.test(string(p, pf))) throw invalidSpec(pf, 'must not contain spaces or control characters');
+      });
     }),
   );
   optional(linux.resources, `${field}.resources`, (v, f) => {

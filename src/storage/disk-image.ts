@@ -7,6 +7,11 @@ import { DiskFilesystem, DiskFormat } from './storage-plan';
 
 const HEAD_BYTES = 65536;
 const QCOW2_MAGIC = Buffer.from('QFI\xfb', 'latin1');
+/** qcow2 header fields (big-endian): where a backing file is named, and v3's incompatible features. */
+const QCOW2_BACKING_FILE_OFFSET = 8;
+const QCOW2_INCOMPATIBLE_FEATURES = 72;
+const QCOW2_V3_HEADER_BYTES = 104;
+const QCOW2_EXTERNAL_DATA_FILE = 1n << 2n;
 /** ext2/3/4 share a superblock at 1024 whose magic 0xEF53 sits 56 bytes in; XFS starts with XFSB. */
 const EXT_MAGIC_OFFSET = 1024 + 56;
 
@@ -27,9 +32,24 @@ export async function inspectDiskImage(file: string): Promise<DiskImage> {
   }
   const head = readHead(file);
   const format: DiskFormat = head.subarray(0, 4).equals(QCOW2_MAGIC) ? 'qcow2' : 'raw';
+  if (format === 'qcow2') refuseExternalFiles(file, head);
   const filesystem = filesystemOf(format === 'qcow2' ? await qcow2Head(file) : head);
   if (!filesystem) throw new RunvError('invalid-spec', `config.json: root.path: ${file} (${format}) holds no ext4 or xfs filesystem`);
   return { kind: stat.isFile() ? 'file' : 'block', format, filesystem };
+}
+
+/**
+ * A qcow2 image can name other files, which QEMU (as root) would open: a backing file, an
+ * external data file. The image may have been written from inside a container (a raw image
+ * whose first bytes a guest rewrote reads as qcow2), so runv takes neither.
+ */
+function refuseExternalFiles(file: string, head: Buffer): void {
+  const refuse = (what: string): never => {
+    throw new RunvError('invalid-spec', `config.json: root.path: ${file} is a qcow2 image with ${what}, which runv does not open: flatten it first (qemu-img convert)`);
+  };
+  if (head.length < QCOW2_V3_HEADER_BYTES) refuse('a truncated header');
+  if (head.readBigUInt64BE(QCOW2_BACKING_FILE_OFFSET) !== 0n) refuse('a backing file');
+  if (head.readUInt32BE(4) >= 3 && (head.readBigUInt64BE(QCOW2_INCOMPATIBLE_FEATURES) & QCOW2_EXTERNAL_DATA_FILE) !== 0n) refuse('an external data file');
 }
 
 function readHead(file: string): Buffer {

@@ -53,6 +53,7 @@ describe('config.json validation', () => {
   it('names a hook timeout of zero', () => assertInvalid(withSpec((s) => (s.hooks = { poststop: [{ path: '/bin/true', timeout: 0 }] })), 'hooks.poststop[0].timeout'));
   it('names a non-string hook argument', () => assertInvalid(withSpec((s) => (s.hooks = { createRuntime: [{ path: '/bin/true', args: ['true', 1] }] })), 'hooks.createRuntime[0].args[1]'));
   it('names a namespace without a type', () => assertInvalid(withSpec((s) => (s.linux = { namespaces: [{ path: '/run/netns/x' }] })), 'linux.namespaces[0].type'));
+  it('names a namespace path with a space or a newline', () => assertInvalid(withSpec((s) => (s.linux = { namespaces: [{ type: 'network', path: '/run/netns/x\nlink del eth0' }] })), 'linux.namespaces[0].path'));
   it('names a namespace path that is not a string', () => assertInvalid(withSpec((s) => (s.linux = { namespaces: [{ type: 'network', path: 7 }] })), 'linux.namespaces[0].path'));
   it('names a non-integer memory limit', () => assertInvalid(withSpec((s) => (s.linux = { resources: { memory: { limit: '1G' } } })), 'linux.resources.memory.limit'));
 });
