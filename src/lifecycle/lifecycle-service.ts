@@ -139,12 +139,15 @@ export class LifecycleService {
       // runc's --force deletes what exists: callers (containerd's shim) run it after a plain delete.
       if (force) return [];
     }
-    const record = this.store.read(id);
+    let record = this.store.read(id);
     if (record.status !== 'stopped') {
       if (!force && record.status !== 'created') {
         throw new RunvError('invalid-state', `cannot delete container ${JSON.stringify(id)} that is not stopped: it is ${record.status} (use --force)`);
       }
       await this.endShim(record);
+      // A foreground run deletes its container itself as it ends, poststop hooks included.
+      if (!this.store.exists(id)) return [];
+      record = this.store.read(id);
     }
     // A shim that recorded the exit tore its VM, binds and taps down; one that died did not.
     if (record.exitStatus === undefined) await this.destroyOwnDomain(id, record.networkNamespace);
@@ -176,8 +179,10 @@ export class LifecycleService {
     return { file: sandboxPaths(this.config, id).consoleLog, live };
   }
 
-  /** Destroys the id's domain only if runv made it for this root: a same-named foreign one stays. */
-  /** With its binds and taps; a record that is lost took the netns with it, so only host taps go. */
+  /**
+   * Destroys the id's domain only if runv made it for this root (a same-named foreign one
+   * stays), with its binds and taps; a lost record took the netns with it, so only host taps go.
+   */
   private async destroyOwnDomain(id: string, networkNamespace?: string): Promise<boolean> {
     const name = domainName(id);
     const owner = await this.hypervisor.ownerOf(name);

@@ -50,6 +50,8 @@ export class RunService {
       });
       for (const warning of [...this.shim.warnings, ...(await this.lifecycle.delete(request.id, false))]) request.stdio.stderr.write(`runv: warning: ${warning}\n`);
       if (startFailure) throw startFailure;
+      // A stop signal before runv forwarded signals ended the container: the run was interrupted.
+      if (signals.startAborted.aborted) throw signals.startAborted.reason;
       return status;
     } finally {
       restoreTerminal();
@@ -65,6 +67,9 @@ export class RunService {
    */
   private async start(signals: SignalRouter, stdio: HostStdio): Promise<void> {
     signals.forcedExit.then((status) => this.shim.destroy(status));
+    // A stop signal while the process starts (or its poststart hooks run) ends the container at once.
+    const abort = (): void => void this.shim.destroy((signals.startAborted.reason as RunvError).exitCode);
+    signals.startAborted.addEventListener('abort', abort, { once: true });
     try {
       signals.startAborted.throwIfAborted();
       const warnings = await this.shim.start();
@@ -77,6 +82,8 @@ export class RunService {
       const status = error instanceof RunvError ? error.exitCode : 1;
       await this.shim.destroy(status);
       throw error;
+    } finally {
+      signals.startAborted.removeEventListener('abort', abort);
     }
   }
 }

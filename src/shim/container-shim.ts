@@ -18,6 +18,8 @@ import { RunningSandbox, SandboxLauncher } from '../runtime/sandbox-launcher';
 import { SandboxPaths, sandboxPaths } from '../runtime/sandbox-paths';
 import { claimStateDir } from '../runtime/state-dir';
 import { HostStdio, StdioRelay } from '../runtime/stdio-relay';
+import { AgentError } from '../agent/agent-client';
+import { Errno } from '../agent/protocol';
 import { ExecSession } from './exec-session';
 import { ExecStream, ProcessList, serveShim, ShimHandlers, ShimStats } from './shim-api';
 
@@ -146,8 +148,8 @@ export class ContainerShim implements ShimHandlers {
   }
 
   /** Runs the init, after the startContainer hooks in the guest; resolves with the poststart hooks' warnings. */
-  start(): Promise<string[]> {
-    return this.serialized(async () => {
+  async start(): Promise<string[]> {
+    await this.serialized(async () => {
       requireStatus(this.record, 'start', ['created']);
       const { agent } = this.running!;
       const init = this.sandbox.process;
@@ -165,8 +167,9 @@ export class ContainerShim implements ShimHandlers {
         );
       });
       this.move('running');
-      return runHostHooksWarning('poststart', this.sandbox.hooks.poststart, toOciState(this.record));
     });
+    // Outside the queue: a slow poststart hook must not hold a kill or a delete back.
+    return runHostHooksWarning('poststart', this.sandbox.hooks.poststart, toOciState(this.record));
   }
 
   kill(signal: number, all: boolean): Promise<void> {
@@ -220,7 +223,12 @@ export class ContainerShim implements ShimHandlers {
     if (!vm) throw new RunvError('invalid-state', `container ${JSON.stringify(this.record.id)} has no VM`);
     const stats = { cpuTimeNs: vm.cpuTimeNs, memoryKib: vm.memoryKiB, vcpus: vm.vcpus };
     if (this.record.status === 'paused') return stats;
-    const files = await this.running!.agent.readCgroup(this.record.id, ['memory.current', 'memory.max', 'memory.events', 'pids.current', 'cpu.stat']);
+    const files = await this.running!.agent.readCgroup(this.record.id, ['memory.current', 'memory.max', 'memory.events', 'pids.current', 'cpu.stat']).catch((error: Error) => {
+      // A guest whose kernel gave it no cgroups still has a VM to report on.
+      if (error instanceof AgentError && error.errno === Errno.EOPNOTSUPP) return undefined;
+      throw error;
+    });
+    if (!files) return stats;
     const limit = files['memory.max'].trim();
     return {
       ...stats,
@@ -234,9 +242,9 @@ export class ContainerShim implements ShimHandlers {
     };
   }
 
-  /** Ends the container now, whatever its init does; it is reported as ended by `status`. */
-  destroy(status = 128 + SIGKILL): Promise<void> {
-    return this.serialized(async () => this.finish(status));
+  /** Ends the container now, whatever its init does or any action in progress; it is reported as ended by `status`. */
+  async destroy(status = 128 + SIGKILL): Promise<void> {
+    this.finish(status);
   }
 
   exec(stream: ExecStream): void {
