@@ -381,13 +381,19 @@ describe('guest-init (standalone, --connect)', function () {
       const exits: string[] = [];
       guest.client.on('exit', (e) => exits.push(e.processId));
       const process = guest.spec(['touch', marker('program-ran')], { processId: 'hooked' });
-      const error = await rejection(guest.client.startProcess(process, { hooks: [hook('exit 3'), hook('touch "$D/second-ran"')], state }));
-      assert.match(error.message, /^startContainer hook \/bin\/sh exited with status 3$/);
+      const error = await rejection(guest.client.startProcess(process, { hooks: [hook('echo noise >&2; echo why it failed >&2; exit 3'), hook('touch "$D/second-ran"')], state }));
+      assert.match(error.message, /^startContainer hook \/bin\/sh exited with status 3: why it failed$/);
       assert.equal(error.errno, Errno.ECANCELED);
       assert.equal(error.exitStatus, undefined);
       assertExited(await guest.run(['true']), { status: 0 });
       assert.ok(!fs.existsSync(marker('second-ran')) && !fs.existsSync(marker('program-ran')));
       assert.ok(!exits.includes('hooked'), `unexpected EXIT for the failed process: ${exits}`);
+    });
+
+    it('drains a hook that writes a lot to stderr, so it never blocks on the pipe', async () => {
+      const loud = hook('head -c 1000000 /dev/zero >&2', { timeoutSeconds: 10 });
+      const watch = await guest.start(guest.spec(['true']), { hooks: [loud], state });
+      assertExited(await watch.result, { status: 0 });
     });
 
     it('kills a hook that outlives its timeout and fails the start', async () => {
