@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { ContainerSpec, GuestMount, Hooks, HOOK_KINDS, INIT_PROCESS_ID, ProcessModel, Rlimit, SandboxModel, STORAGE_DRIVERS, StorageDriverName, VmResources } from '../core/model';
 import { invalidSpec } from '../core/errors';
 import { cgroupFiles, LinuxResources } from './cgroup-resources';
-import { tuningOf } from './tuning';
+import { refuseHostResources, tuningOf } from './tuning';
 import { OciHooks, OciMount, OciProcess, OciSpec } from './spec';
 import { isBindMount, requireProcess } from './validate';
 
@@ -24,6 +24,8 @@ export interface TranslateOptions {
   defaultStorage: StorageDriverName;
   /** The runtime config's annotations, for those the spec does not set (tuning defaults). */
   defaultAnnotations?: Record<string, string>;
+  /** Host-resource annotations the operator lets a spec set (src/oci/tuning.ts). */
+  allowedAnnotations?: readonly string[];
 }
 
 /** Pure translation of a validated OCI spec into the sandbox model. */
@@ -32,6 +34,7 @@ export function specToSandbox(spec: OciSpec, options: TranslateOptions): Sandbox
   const rootfsPath = path.resolve(options.bundle, spec.root.path);
   const resources = resourcesOf(spec);
   const annotations = spec.annotations ?? {};
+  refuseHostResources(annotations, options.allowedAnnotations ?? []);
   return {
     id: options.id,
     bundle: options.bundle,

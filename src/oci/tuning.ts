@@ -19,6 +19,24 @@ export const TUNING_ANNOTATIONS = {
 } as const;
 
 const A = TUNING_ANNOTATIONS;
+
+/**
+ * Annotations that hand a container something of the host's: a PCI device (unbound from its
+ * host driver), any host unix socket, a place in the host's cgroup tree. Whoever may set a
+ * container's annotations (podman --annotation, a CRI pod) must not get them: a spec may carry
+ * one only if the operator lists it in the config's `allowedAnnotations`; the config's own
+ * `annotations` defaults are the operator's and always apply.
+ */
+export const HOST_RESOURCE_ANNOTATIONS: readonly string[] = [A.sriov, A.vhostUser, A.partition];
+
+/** Throws for a host-resource annotation the spec sets and the operator did not allow. */
+export function refuseHostResources(annotations: Record<string, string>, allowed: readonly string[]): void {
+  for (const name of HOST_RESOURCE_ANNOTATIONS) {
+    if (annotations[name] !== undefined && !allowed.includes(name)) {
+      throw bad(name, `gives the container a host resource: the operator must list it in allowedAnnotations of runv's config file`);
+    }
+  }
+}
 const CPUSET = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const NUMA_MODES: readonly NumaMode[] = ['strict', 'preferred', 'interleave'];

@@ -40,6 +40,7 @@ export function parseConfigFile(text: string, name: string): Partial<RuntimeConf
   if (raw?.libvirtUri !== undefined) config.libvirtUri = aString(raw.libvirtUri, 'libvirtUri', bad);
   if (raw?.templateDir !== undefined) config.templateDir = aString(raw.templateDir, 'templateDir', bad);
   if (raw?.annotations !== undefined) config.annotations = stringMap(raw.annotations, bad);
+  if (raw?.allowedAnnotations !== undefined) config.allowedAnnotations = stringList(raw.allowedAnnotations, 'allowedAnnotations', bad);
   return config;
 }
 
@@ -50,6 +51,7 @@ interface ConfigFile {
   libvirtUri?: unknown;
   templateDir?: unknown;
   annotations?: unknown;
+  allowedAnnotations?: unknown;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], key: string, bad: (problem: string) => RunvError): T {
@@ -66,4 +68,9 @@ function stringMap(value: unknown, bad: (problem: string) => RunvError): Record<
   const entries = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : undefined;
   if (!entries || entries.some(([, v]) => typeof v !== 'string')) throw bad('annotations must map names to strings');
   return Object.fromEntries(entries) as Record<string, string>;
+}
+
+function stringList(value: unknown, key: string, bad: (problem: string) => RunvError): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw bad(`${key} must be a list of names`);
+  return value as string[];
 }

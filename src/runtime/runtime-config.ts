@@ -22,6 +22,8 @@ export interface RuntimeConfig {
   storageDriver: StorageDriverName;
   /** Defaults for annotations a spec does not set (the tuning ones: src/oci/tuning.ts). */
   annotations: Record<string, string>;
+  /** Host-resource annotations (SR-IOV, vhost-user, cgroup partition) a spec may set itself. */
+  allowedAnnotations: string[];
   /** Per-container directories of bind-mount sources, shared with the VM: short and fixed, like socketDir. */
   shareDir: string;
 }
@@ -44,6 +46,7 @@ export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): Ru
     bootTimeoutMs: 60_000,
     storageDriver: DEFAULT_STORAGE_DRIVER,
     annotations: {},
+    allowedAnnotations: [],
     shareDir: path.join(DEFAULT_ROOT, 'shares'),
     ...stripUndefined(overrides),
   };
@@ -62,6 +65,6 @@ export function libvirtUriOf(config: Pick<RuntimeConfig, 'libvirtUri' | 'driver'
 }
 
 /** What translating a bundle takes from the runtime config. */
-export function translateDefaults(config: RuntimeConfig): { defaultStorage: StorageDriverName; defaultAnnotations: Record<string, string> } {
-  return { defaultStorage: config.storageDriver, defaultAnnotations: config.annotations };
+export function translateDefaults(config: RuntimeConfig): { defaultStorage: StorageDriverName; defaultAnnotations: Record<string, string>; allowedAnnotations: string[] } {
+  return { defaultStorage: config.storageDriver, defaultAnnotations: config.annotations, allowedAnnotations: config.allowedAnnotations };
 }

@@ -10,7 +10,7 @@ import { defaultSpec } from '../../../src/oci/default-spec';
 import { RunvError } from '../../../src/core/errors';
 import { StorageDriverName } from '../../../src/core/model';
 import { onXen, planStorage, StorageFacts } from '../../../src/storage/storage-plan';
-import { TUNING_ANNOTATIONS as A } from '../../../src/oci/tuning';
+import { HOST_RESOURCE_ANNOTATIONS, TUNING_ANNOTATIONS as A } from '../../../src/oci/tuning';
 
 const TEMPLATES_DIR = path.join(__dirname, '../../../templates');
 const TEMPLATE_FILE = path.join(TEMPLATES_DIR, 'qemu.xml');
@@ -28,7 +28,7 @@ type Edit = (spec: ReturnType<typeof defaultSpec>) => void;
 function demoSandbox(edit: Edit, storage: StorageDriverName): ReturnType<typeof specToSandbox> {
   const spec = defaultSpec();
   edit(spec);
-  return specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo', defaultStorage: storage });
+  return specToSandbox(spec, { id: 'demo', bundle: '/srv/bundles/demo', defaultStorage: storage, allowedAnnotations: HOST_RESOURCE_ANNOTATIONS });
 }
 
 function demoModel(type: DomainType, edit: Edit = () => undefined, storage: StorageDriverName = '9p', facts = directoryRootfs, host = hostParts): DomainModel {

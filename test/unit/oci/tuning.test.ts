@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { RunvError } from '../../../src/core/errors';
+import { defaultSpec } from '../../../src/oci/default-spec';
+import { specToSandbox } from '../../../src/oci/to-sandbox';
 import { TUNING_ANNOTATIONS as A, tuningOf } from '../../../src/oci/tuning';
 
 describe('tuning annotations', () => {
@@ -43,4 +45,15 @@ describe('tuning annotations', () => {
       assert.throws(() => tuningOf(annotations), (e: RunvError) => e.code === 'invalid-spec' && e.message.includes(`annotations.${name}`) && problem.test(e.message));
     });
   }
+
+  it("refuses a spec's own host-resource annotations unless the operator allows each", () => {
+    for (const name of [A.sriov, A.vhostUser, A.partition]) {
+      const spec = defaultSpec();
+      spec.annotations = { [name]: name === A.sriov ? '0000:03:00.1' : '/run/x' };
+      assert.throws(() => specToSandbox(spec, { id: 'c', bundle: '/b', defaultStorage: '9p' }), { code: 'invalid-spec', message: new RegExp(`annotations.${name.replace(/\./g, '\\.')}: gives the container a host resource`) });
+      assert.doesNotThrow(() => specToSandbox(spec, { id: 'c', bundle: '/b', defaultStorage: '9p', allowedAnnotations: [name] }));
+    }
+    const fromOperator = specToSandbox(defaultSpec(), { id: 'c', bundle: '/b', defaultStorage: '9p', defaultAnnotations: { [A.partition]: '/machine/runv' } });
+    assert.equal(fromOperator.tuning.partition, '/machine/runv', "the config's own defaults always apply");
+  });
 });

@@ -13,6 +13,10 @@ describe('runtime config file', () => {
     assert.throws(() => parseConfigFile('{"driver":"vbox"}', 'c.json'), /runtime config c\.json: driver must be one of kvm, qemu, xen, lxc/);
     assert.throws(() => parseConfigFile('{"annotations":{"a":1}}', 'c.json'), /annotations must map names to strings/);
   });
+  it('takes the host-resource annotations a spec may set', () => {
+    assert.deepEqual(parseConfigFile('{"allowedAnnotations":["io.runv.sriov"]}', 'c.json'), { allowedAnnotations: ['io.runv.sriov'] });
+    assert.throws(() => parseConfigFile('{"allowedAnnotations":"io.runv.sriov"}', 'c.json'), /allowedAnnotations must be a list of names/);
+  });
   it('leaves out what it does not set', () => assert.deepEqual(parseConfigFile('{}', 'c.json'), {}));
   it('names the file and the problem in one line', () => {
     assert.throws(() => parseConfigFile('{"storage":{"driver":"nfs"}}', '/etc/runv/config.json'), (e: RunvError) => e.code === 'invalid-argument' && e.message === 'runtime config /etc/runv/config.json: storage.driver must be one of 9p, virtiofs, block');
