@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
 import { sandboxPaths } from '../../src/runtime/sandbox-paths';
 import { busyboxRootfs, makeBundle } from '../support/busybox-bundle';
-import { CniBridge, CniNetns, CniResult } from '../support/cni-netns';
+import { CniBridge, CniPtp, CniNetns, CniResult } from '../support/cni-netns';
 
 /**
  * The VM gets the network a CNI plugin made in a netns: real libvirtd, QEMU, Debian's CNI
@@ -21,6 +21,7 @@ const HTTP_PORT = 8080;
 
 const BR0: CniBridge = { name: 'runvtest-net0', bridge: 'runvtest-br0', subnets: ['10.213.0.0/24', 'fd13:213::/64'], mtu: 1400 };
 const BR1: CniBridge = { name: 'runvtest-net1', bridge: 'runvtest-br1', subnets: ['10.214.0.0/24'], mtu: 9000 };
+const PTP: CniPtp = { name: 'runvtest-ptp', ptp: true, subnets: ['10.217.0.0/24'] };
 
 interface Result {
   status: number | null;
@@ -224,6 +225,22 @@ describe('networking: the VM gets the interfaces of the netns in config.json', f
       assert.deepEqual(ingressQdiscs(b.name), []);
       assert.deepEqual(domains(), []);
     });
+  });
+
+  it("works with CNI's ptp plugin: a /32 address, a route through the host's end, no bridge", async () => {
+    const netns = new CniNetns('runvtest-net-ptp');
+    try {
+      const result = netns.add(PTP, 'eth0');
+      const serve = `mkdir -p /tmp/www-p && cd /tmp/www-p && ip route > route && exec httpd -f -p ${HTTP_PORT} -h /tmp/www-p`;
+      await checked('run', '-d', '--bundle', bundle('ptp', ['sh', '-c', serve], netns.path), 'net-ptp');
+      const route = await httpGet(`http://${CniNetns.address(result, 4)}:${HTTP_PORT}/route`);
+      assert.match(route, new RegExp(`^default via ${result.ips[0].gateway!.replace(/\./g, '\\.')} dev eth0`, 'm'));
+    } finally {
+      await runv('delete', '--force', 'net-ptp');
+      netns.remove();
+      CniNetns.removeAllocations(PTP);
+    }
+    assert.deepEqual(tapsOf(['net-ptp']), []);
   });
 
   it('gives a container without a netns path loopback only', async () => {

@@ -10,6 +10,15 @@ export interface CniBridge {
   mtu?: number;
 }
 
+/** A point-to-point network (ptp + host-local): a veth with its host end in the host's netns, no bridge. */
+export interface CniPtp {
+  name: string;
+  ptp: true;
+  subnets: string[];
+}
+
+export type CniNetwork = CniBridge | CniPtp;
+
 export interface CniResult {
   interfaces: { name: string; mac?: string; sandbox?: string }[];
   ips: { address: string; gateway?: string }[];
@@ -19,7 +28,9 @@ const CNI_PATH = '/usr/lib/cni';
 /** host-local's allocations, one directory a network: the tests' own, away from any real CNI state. */
 const IPAM_DIR = '/run/runvtest-cni';
 
-function config(network: CniBridge): string {
+function config(network: CniNetwork): string {
+  const ipam = { type: 'host-local', ranges: network.subnets.map((subnet) => [{ subnet }]), routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(IPAM_DIR, network.name) };
+  if ('ptp' in network) return JSON.stringify({ cniVersion: '1.0.0', name: network.name, type: 'ptp', ipMasq: false, ipam });
   return JSON.stringify({
     cniVersion: '1.0.0',
     name: network.name,
@@ -28,7 +39,7 @@ function config(network: CniBridge): string {
     isGateway: true,
     ipMasq: false,
     ...(network.mtu ? { mtu: network.mtu } : {}),
-    ipam: { type: 'host-local', ranges: network.subnets.map((subnet) => [{ subnet }]), routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(IPAM_DIR, network.name) },
+    ipam,
   });
 }
 
@@ -45,15 +56,15 @@ function ensureBridge(network: CniBridge): void {
 /** A netns made with `ip netns add`, its interfaces added by the bridge plugin. */
 export class CniNetns {
   readonly path: string;
-  private readonly attached: { network: CniBridge; ifname: string }[] = [];
+  private readonly attached: { network: CniNetwork; ifname: string }[] = [];
 
   constructor(readonly name: string) {
     execFileSync('ip', ['netns', 'add', name]);
     this.path = `/run/netns/${name}`;
   }
 
-  add(network: CniBridge, ifname: string): CniResult {
-    ensureBridge(network);
+  add(network: CniNetwork, ifname: string): CniResult {
+    if (!('ptp' in network)) ensureBridge(network);
     const result = this.plugin('ADD', network, ifname);
     this.attached.push({ network, ifname });
     return JSON.parse(result) as CniResult;
@@ -79,8 +90,13 @@ export class CniNetns {
     }
   }
 
-  private plugin(command: 'ADD' | 'DEL', network: CniBridge, ifname: string): string {
-    return execFileSync(`${CNI_PATH}/bridge`, [], {
+  /** ptp's host-local allocations go with the netns: there is no bridge to remove. */
+  static removeAllocations(network: CniPtp): void {
+    fs.rmSync(path.join(IPAM_DIR, network.name), { recursive: true, force: true });
+  }
+
+  private plugin(command: 'ADD' | 'DEL', network: CniNetwork, ifname: string): string {
+    return execFileSync(`${CNI_PATH}/${'ptp' in network ? 'ptp' : 'bridge'}`, [], {
       input: config(network),
       encoding: 'utf8',
       env: { ...process.env, CNI_COMMAND: command, CNI_CONTAINERID: `${this.name}-${ifname}`, CNI_NETNS: this.path, CNI_IFNAME: ifname, CNI_PATH },
