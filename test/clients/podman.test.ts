@@ -63,7 +63,8 @@ describe('podman', function () {
     await runDetached(c, 'sleep', '1000');
     const r = await podman().runInTerminal(['exec', '-it', c, 'sh', '-c', 'tty; read line; echo "got $line"; exit 4'], { input: 'typed\n' });
     assert.equal(r.status, 4, r.stdout);
-    assert.match(r.stdout, /\/dev\/pts\/\d+\r\n/);
+    // The line typed early is echoed by the pty whenever it arrives, even inside tty's output.
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
     assert.match(r.stdout, /got typed\r\n/, 'the terminal turns \\n into \\r\\n');
   });
 
