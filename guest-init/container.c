@@ -212,6 +212,49 @@ int join_path(char *buf, size_t size, const char *root, const char *path)
 	return 0;
 }
 
+/*
+ * guest-init's own /dev, where the container init finds the nodes to bind: "/dev" in a VM,
+ * where the container has a root of its own. Under LXC the container's root is "/" too and its
+ * /dev tmpfs hides ours, so it is reached through a descriptor opened before (own_dev_open).
+ */
+static char own_dev[32] = "/dev";
+
+static int own_dev_open(void)
+{
+	int fd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		LOG_ERRNO("open /dev");
+		return -1;
+	}
+	snprintf(own_dev, sizeof(own_dev), "/proc/self/fd/%d", fd);
+	return 0;
+}
+
+/*
+ * Without CAP_MKNOD (libvirt's LXC driver drops it from the container's init) the node is our
+ * own /dev's, bound onto an empty file: the same device, as runc does in a user namespace.
+ */
+static int make_dev_node(const char *path, const char *name, dev_t dev)
+{
+	char own[PATH_MAX];
+	int fd;
+
+	if (mknod(path, S_IFCHR | 0666, dev) == 0 && chmod(path, 0666) == 0)
+		return 0;
+	if (errno != EPERM) {
+		LOG_ERRNO("mknod %s", path);
+		return -1;
+	}
+	snprintf(own, sizeof(own), "%s/%s", own_dev, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0 || close(fd) < 0 || mount(own, path, NULL, MS_BIND, NULL) < 0) {
+		LOG_ERRNO("bind %s on %s", own, path);
+		return -1;
+	}
+	return 0;
+}
+
 /* A tmpfs /dev from the spec starts empty; give it the devices every program expects. */
 static int populate_dev(const char *devdir)
 {
@@ -229,11 +272,8 @@ static int populate_dev(const char *devdir)
 	for (i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", devdir, nodes[i].name) >= (int)sizeof(path))
 			return -1;
-		if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
-		    chmod(path, 0666) < 0) {
-			LOG_ERRNO("mknod %s", path);
+		if (make_dev_node(path, nodes[i].name, makedev(nodes[i].major, nodes[i].minor)) < 0)
 			return -1;
-		}
 	}
 	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", devdir, links[i].name) >= (int)sizeof(path))
@@ -250,6 +290,20 @@ static int populate_dev(const char *devdir)
  * devpts is the guest's own instance bound in, not a new one: the pty guest-init allocated
  * before the clone must show up as /dev/pts/N inside the container for ttyname() to work.
  */
+/*
+ * The kernel refuses to mount a filesystem on a mount point of the same superblock (EBUSY). Under
+ * libvirt's LXC driver the container's root is "/" and /sys already holds the sysfs of the
+ * network namespace the container shares: that mount, with the spec's flags, is what it asks for.
+ */
+static int mount_kernel_fs(const struct mount_entry *m, const char *path)
+{
+	if (mount(m->source ? m->source : m->type, path, m->type, m->flags, m->data) == 0)
+		return 0;
+	if (errno != EBUSY)
+		return -1;
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | m->flags, NULL);
+}
+
 int mount_entry_apply(const char *root, const struct mount_entry *m)
 {
 	char path[PATH_MAX];
@@ -265,10 +319,14 @@ int mount_entry_apply(const char *root, const struct mount_entry *m)
 		LOG_ERRNO("mkdir %s", m->dest);
 		return -1;
 	}
-	if (strcmp(m->type, "devpts") == 0)
-		rc = mount("/dev/pts", path, NULL, MS_BIND, NULL);
-	else
-		rc = mount(m->source ? m->source : m->type, path, m->type, m->flags, m->data);
+	if (strcmp(m->type, "devpts") == 0) {
+		char pts[sizeof(own_dev) + 4];
+
+		snprintf(pts, sizeof(pts), "%s/pts", own_dev);
+		rc = mount(pts, path, NULL, MS_BIND, NULL);
+	} else {
+		rc = mount_kernel_fs(m, path);
+	}
 	if (rc < 0) {
 		LOG_ERRNO("mount %s on %s", m->type, path);
 		/* cgroup layouts vary between guest kernels; a container runs without them. */
@@ -304,6 +362,8 @@ int container_enter_root(const struct container *c)
 		LOG_ERRNO("bind %s", c->rootfs);
 		return -1;
 	}
+	if (!own_root && own_dev_open() < 0)
+		return -1;
 	for (i = 0; i < c->nmounts; i++)
 		if (mount_entry_apply(c->rootfs, &c->mounts[i]) < 0)
 			return -1;

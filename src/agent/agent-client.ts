@@ -55,6 +55,12 @@ export interface AgentClientEvents {
 
 const HELLO_INTERVAL_MS = 100;
 
+/** A socket the guest connects to; `accepted` settles with its one connection. */
+export interface GuestListener {
+  accepted: Promise<AgentClient>;
+  close(): void;
+}
+
 /**
  * The host side of the agent protocol over one stream (the VM's virtio-serial socket, or a unix
  * socket to a standalone guest-init in tests). Requests are matched to replies by id; stdout,
@@ -83,6 +89,24 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
       const socket = net.createConnection(path);
       socket.once('connect', () => resolve(new AgentClient(socket)));
       socket.once('error', (error) => reject(new RunvError('guest', `cannot connect to the agent channel ${path}: ${error.message}`)));
+    });
+  }
+
+  /**
+   * Listens on `path` for the guest to connect (guest-init as an LXC container's init connects
+   * out, where QEMU's socket waits for runv): one connection, then the socket takes no more.
+   */
+  static listen(path: string): Promise<GuestListener> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer();
+      const accepted = new Promise<AgentClient>((accept) =>
+        server.once('connection', (socket) => {
+          server.close();
+          accept(new AgentClient(socket));
+        }),
+      );
+      server.once('error', (error) => reject(new RunvError('guest', `cannot listen on the agent channel ${path}: ${error.message}`)));
+      server.listen(path, () => resolve({ accepted, close: () => server.close() }));
     });
   }
 

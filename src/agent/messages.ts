@@ -7,8 +7,8 @@ export function addContainerAttributes(container: ContainerModel): Attribute[] {
   const attributes = [
     attr.str(Tag.ContainerId, container.id),
     attr.str(Tag.RootfsSource, container.rootfs.source),
-    attr.str(Tag.RootfsFstype, container.rootfs.fstype),
-    attr.str(Tag.RootfsOptions, container.rootfs.options),
+    // No type: an existing directory, used as is ("/" under LXC, where the domain's root is the rootfs).
+    ...(container.rootfs.fstype ? [attr.str(Tag.RootfsFstype, container.rootfs.fstype), attr.str(Tag.RootfsOptions, container.rootfs.options)] : []),
     attr.u32(Tag.Readonly, container.rootfs.readonly ? 1 : 0),
   ];
   if (container.hostname) attributes.push(attr.str(Tag.Hostname, container.hostname));

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { Container } from 'inversify';
 import { Logger, silentLogger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
@@ -7,7 +8,8 @@ import { ImageBuilder } from '../image/image-builder';
 import { ImageStore } from '../image/image-store';
 import { NetworkService } from '../network/network-service';
 import { RunService } from '../runtime/run-service';
-import { libvirtUriOf, RuntimeConfig } from '../runtime/runtime-config';
+import { LXC_DAEMON_SOCKET, libvirtUriOf, RuntimeConfig } from '../runtime/runtime-config';
+import { LxcLauncher } from '../runtime/lxc-launcher';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
 import { ContainerShim } from '../shim/container-shim';
 import { LifecycleService } from '../lifecycle/lifecycle-service';
@@ -21,15 +23,20 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<RuntimeConfig>(RuntimeConfig).toConstantValue(config);
   container.bind<Logger>(Logger).toConstantValue(logger);
-  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(libvirtUriOf(config), (message) => logger.debug('hypervisor', message))).inSingletonScope();
+  container.bind<Hypervisor>(Hypervisor).toDynamicValue(() => new LibvirtHypervisor(libvirtUri(config), (message) => logger.debug('hypervisor', message))).inSingletonScope();
   container.bind(ImageStore).toSelf().inSingletonScope();
   container.bind(ImageBuilder).toSelf().inSingletonScope();
   container.bind(StorageService).toSelf().inSingletonScope();
   container.bind(NetworkService).toSelf().inSingletonScope();
+  container.bind(LxcLauncher).toSelf().inSingletonScope();
   container.bind(SandboxLauncher).toSelf().inSingletonScope();
   container.bind(RunService).toSelf().inSingletonScope();
   container.bind(HostChecks).toSelf().inSingletonScope();
   container.bind(ContainerShim).toSelf().inSingletonScope();
   container.bind(LifecycleService).toSelf().inSingletonScope();
   return container;
+}
+
+function libvirtUri(config: RuntimeConfig): string {
+  return libvirtUriOf(config, config.driver === 'lxc' && fs.existsSync(LXC_DAEMON_SOCKET));
 }

@@ -79,8 +79,9 @@ export function sandboxToDomain(sandbox: SandboxModel, storage: VmStorage, type:
 }
 
 /**
- * A container under libvirt's LXC driver: no VM, no guest-init. The rootfs is the domain's `/`,
- * each bind mount a filesystem of its own, and the container's process is the domain's init.
+ * A container under libvirt's LXC driver: no VM. The rootfs is the domain's `/`, each bind mount
+ * a filesystem of its own, and guest-init the domain's init: it speaks runv's protocol over a
+ * unix socket runv listens on, and starts the container's processes as it does in a VM.
  */
 export interface LxcDomainModel {
   name: string;
@@ -95,23 +96,43 @@ export interface LxcDomainModel {
 }
 
 /**
- * Pure: the sandbox model -> an LXC domain. libvirt wants the init as an absolute path: the
- * caller looked the program up in the rootfs. Kernel filesystems are libvirt_lxc's to mount.
+ * Where the container sees runv's directory (guest-init and the agent socket): under the /dev
+ * tmpfs libvirt_lxc makes, so nothing is created in the rootfs, which may be read-only. The
+ * container's own /dev (a tmpfs of its spec) hides it from the container's processes.
  */
-export function sandboxToLxcDomain(sandbox: SandboxModel, root: string, initPath: string): LxcDomainModel {
-  const { env, cwd, uid, gid } = sandbox.process;
-  const args = [initPath, ...sandbox.process.args.slice(1)];
+export const LXC_RUNV_DIR = '/dev/.runv';
+export const LXC_GUEST_INIT = 'guest-init';
+export const LXC_AGENT_SOCKET = 'agent';
+
+export interface LxcHostParts {
+  root: string;
+  /** The host directory bound at LXC_RUNV_DIR. */
+  runvDir: string;
+  /**
+   * Prefix through which the LXC daemon reaches runv's paths: `/proc/<runv's pid>/root` when it
+   * runs in a mount namespace of its own (scripts/lxc-libvirtd.sh), where later mounts (an
+   * overlay rootfs) do not show; '' to describe the domain as the host sees it.
+   */
+  hostView: string;
+}
+
+/** Pure: the sandbox model -> an LXC domain whose init is guest-init. Kernel filesystems are libvirt_lxc's and guest-init's to mount. */
+export function sandboxToLxcDomain(sandbox: SandboxModel, host: LxcHostParts): LxcDomainModel {
+  const seen = (hostPath: string): string => host.hostView + hostPath;
+  const binds = sandbox.container.mounts
+    .filter((mount) => mount.type === 'bind')
+    .map((mount) => ({ source: seen(mount.source), target: mount.destination, readonly: isReadonly(mount.options) }));
+  const inDomain = (name: string): string => `${LXC_RUNV_DIR}/${name}`;
   return {
     name: domainName(sandbox.id),
     memoryMiB: sandbox.resources.memoryMiB,
     vcpus: sandbox.resources.vcpus,
-    rootfs: sandbox.rootfsPath,
+    rootfs: seen(sandbox.rootfsPath),
     readonlyRoot: sandbox.container.readonlyRoot,
-    binds: sandbox.container.mounts
-      .filter((mount) => mount.type === 'bind')
-      .map((mount) => ({ source: mount.source, target: mount.destination, readonly: isReadonly(mount.options) })),
-    init: { args, env, cwd, uid, gid },
-    metadata: { id: sandbox.id, bundle: sandbox.bundle, root },
+    // Read-only: a container process that reaches it cannot replace guest-init; connecting to a socket needs no write access to its filesystem.
+    binds: [...binds, { source: seen(host.runvDir), target: LXC_RUNV_DIR, readonly: true }],
+    init: { args: [inDomain(LXC_GUEST_INIT), '--connect', inDomain(LXC_AGENT_SOCKET)], env: [], cwd: '/', uid: 0, gid: 0 },
+    metadata: { id: sandbox.id, bundle: sandbox.bundle, root: host.root },
     tuning: sandbox.tuning,
   };
 }

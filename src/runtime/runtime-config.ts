@@ -59,9 +59,20 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The libvirt connection a config talks to: the one it names, else its driver's. */
-export function libvirtUriOf(config: Pick<RuntimeConfig, 'libvirtUri' | 'driver'>): string {
-  return config.libvirtUri ?? DRIVER_URIS[config.driver ?? 'qemu'];
+/**
+ * The socket of the LXC-only libvirtd that scripts/lxc-libvirtd.sh starts where the host's cgroup
+ * layout breaks libvirt's LXC driver (docs/design.md, Drivers).
+ */
+export const LXC_DAEMON_SOCKET = '/run/runv/lxc-libvirtd/libvirt-sock';
+
+/**
+ * The libvirt connection a config talks to: the one it names, else its driver's; for lxc, the
+ * LXC-only daemon's while it runs (the caller looks for its socket).
+ */
+export function libvirtUriOf(config: Pick<RuntimeConfig, 'libvirtUri' | 'driver'>, lxcDaemonRunning = false): string {
+  if (config.libvirtUri) return config.libvirtUri;
+  if (config.driver === 'lxc' && lxcDaemonRunning) return `lxc:///system?socket=${LXC_DAEMON_SOCKET}`;
+  return DRIVER_URIS[config.driver ?? 'qemu'];
 }
 
 /** What translating a bundle takes from the runtime config. */

@@ -7,8 +7,8 @@ import { Logger } from '../core/logger';
 import { ContainerModel, SandboxModel } from '../core/model';
 import { Hypervisor } from '../core/ports';
 import { chooseDriver, hostKvmFacts } from '../hypervisor/accel';
-import { DomainModel, DomainType, sandboxToDomain, sandboxToLxcDomain } from '../hypervisor/domain-model';
-import { buildDomainXml, buildLxcDomainXml } from '../hypervisor/domain-xml';
+import { DomainModel, DomainType, sandboxToDomain } from '../hypervisor/domain-model';
+import { buildDomainXml } from '../hypervisor/domain-xml';
 import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
 import { StorageService } from '../storage/storage-service';
@@ -18,13 +18,8 @@ import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
 import { inUse } from './state-dir';
-import { checkExecutable } from './rootfs-executable';
-
-const SHUTDOWN_GRACE_MS = 3000;
-/** After the guest acknowledged SHUTDOWN it powers off within milliseconds. */
-const POWEROFF_WAIT_MS = 1000;
-const GONE_POLL_MS = 20;
-const WATCH_INTERVAL_MS = 250;
+import { createOwnedDomain, lastLine, readTemplate, shutDown, watchStart } from './launch-support';
+import { LxcLauncher } from './lxc-launcher';
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
 export interface RunningSandbox {
@@ -51,6 +46,7 @@ export class SandboxLauncher {
     @inject(ImageStore) private readonly images: ImageStore,
     @inject(StorageService) private readonly storage: StorageService,
     @inject(NetworkService) private readonly network: NetworkService,
+    @inject(LxcLauncher) private readonly lxc: LxcLauncher,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
@@ -58,10 +54,9 @@ export class SandboxLauncher {
   async domainXml(sandbox: SandboxModel): Promise<string> {
     const { type, reason } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
     this.log.debug('hypervisor', `driver ${type}: ${reason}`, { id: sandbox.id });
-    if (type !== 'lxc') return (await this.describe(sandbox, type)).xml;
-    const { template, templateFile } = this.template(type);
-    const init = checkExecutable(sandbox.rootfsPath, sandbox.process);
-    return buildLxcDomainXml(template, templateFile, sandboxToLxcDomain(sandbox, this.config.root, init));
+    // Described as the host sees it, for an operator to read or hand to virsh.
+    if (type === 'lxc') return this.lxc.domainXml(sandbox, '');
+    return (await this.describe(sandbox, type)).xml;
   }
 
   /** A VM's domain: its model, XML, host paths and storage. */
@@ -91,8 +86,7 @@ export class SandboxLauncher {
    */
   async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
     const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
-    // Its init is the container's own process: there is no guest-init to speak runv's protocol.
-    if (type === 'lxc') throw new RunvError('unavailable', 'the lxc driver only describes domains so far (runv domain-xml --driver lxc); it cannot run containers through runv yet');
+    if (type === 'lxc') return this.lxc.launch(sandbox, aborted);
     const { model, xml, paths, storage, network } = await this.describe(sandbox, type);
     const cleanup = new CleanupStack();
     try {
@@ -100,17 +94,7 @@ export class SandboxLauncher {
       prepareSocket(paths.agentSocket, cleanup);
       await this.storage.prepare(storage, cleanup);
       await this.network.createTaps(sandbox.id, network, cleanup);
-      // Before the create: libvirt may fail after QEMU started, and destroying nothing is harmless.
-      // Unless the name was taken meanwhile (another --root, same id): that domain is not ours.
-      let ours = true;
-      cleanup.push('destroy domain', () => (ours ? this.hypervisor.destroy(model.name) : undefined));
-      await this.hypervisor.createTransient(xml).catch((error: Error) => {
-        if (/already exists/i.test(error.message)) {
-          ours = false;
-          throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
-        }
-        throw error;
-      });
+      await createOwnedDomain(this.hypervisor, sandbox.id, model.name, xml, cleanup);
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
       await this.network.connect(sandbox.id, network, cleanup);
       aborted?.throwIfAborted();
@@ -119,7 +103,7 @@ export class SandboxLauncher {
       await this.waitForGuest(agent, model.name, paths, aborted);
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
       for (const link of network.links) await agent.addInterface(link);
-      return { agent, container: storage.container, teardown: () => this.teardown(agent, model.name, cleanup) };
+      return { agent, container: storage.container, teardown: () => shutDown(this.hypervisor, agent, model.name, cleanup, this.log) };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });
       await cleanup.run();
@@ -129,50 +113,19 @@ export class SandboxLauncher {
 
   /** Waits for guest-init's hello, failing fast if the VM dies, the boot takes too long, or the user aborts. */
   private async waitForGuest(agent: AgentClient, name: string, paths: SandboxPaths, aborted?: AbortSignal): Promise<void> {
-    const failed = new AbortController();
-    const deadline = Date.now() + this.config.bootTimeoutMs;
-    const watch = setInterval(() => {
-      if (Date.now() > deadline) failed.abort(bootFailure(`guest-init did not answer within ${this.config.bootTimeoutMs / 1000} s`, paths));
-      this.hypervisor.stateOf(name).then(
-        (state) => (state === undefined || state === 'shutoff' || state === 'crashed' ? failed.abort(bootFailure('the VM stopped while booting', paths)) : undefined),
-        (error) => failed.abort(error),
-      );
-    }, WATCH_INTERVAL_MS);
-    const signal = aborted ? AbortSignal.any([failed.signal, aborted]) : failed.signal;
+    const stopped = 'the VM stopped while booting';
+    const failure = (what: string): RunvError => bootFailure(what, paths);
+    const { signal, stop } = watchStart({ hypervisor: this.hypervisor, name, timeoutMs: this.config.bootTimeoutMs, stopped, failure, aborted });
     try {
       await agent.hello(signal);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (error instanceof AgentError) throw error;
       // The channel usually closes before the watch sees the VM gone: say what happened.
-      throw bootFailure('the VM stopped while booting', paths);
+      throw failure(stopped);
     } finally {
-      clearInterval(watch);
+      stop();
     }
-  }
-
-  private async waitUntilGone(name: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && (await this.hypervisor.stateOf(name).catch(() => undefined)) !== undefined) await delay(GONE_POLL_MS);
-  }
-
-  private async teardown(agent: AgentClient, name: string, cleanup: CleanupStack): Promise<void> {
-    // A clean shutdown lets the guest sync the rootfs; destroy follows either way.
-    const clean = await withTimeout(agent.shutdown().then(() => true, () => false), SHUTDOWN_GRACE_MS, false);
-    this.log.debug('runtime', clean ? 'guest shut down' : 'guest did not shut down: destroying', { domain: name });
-    // libvirt's destroy of a QEMU that is still exiting polls in 200 ms steps; one that is gone costs nothing.
-    if (clean) await this.waitUntilGone(name, POWEROFF_WAIT_MS);
-    const failures = await cleanup.run();
-    this.log.debug('runtime', 'sandbox removed', { domain: name });
-    if (failures.length) throw new RunvError('internal', failures.map((f) => f.message).join('; '));
-  }
-}
-
-function readTemplate(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RunvError('not-found', `template ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (error as Error).message}`);
   }
 }
 
@@ -182,31 +135,8 @@ function prepareSocket(socket: string, cleanup: CleanupStack): void {
   cleanup.push('remove agent socket', () => fs.rmSync(socket, { force: true }));
 }
 
-
 /** Names the failure and quotes the guest console's last line, where guest-init reports why. */
 function bootFailure(what: string, paths: SandboxPaths): RunvError {
-  const last = lastConsoleLine(paths.consoleLog);
+  const last = lastLine(paths.consoleLog);
   return new RunvError('guest', last ? `${what}; guest console: ${last}` : what);
-}
-
-function lastConsoleLine(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean).pop();
-  } catch {
-    return undefined;
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -16,6 +16,11 @@ export interface SandboxPaths {
   shimSocket: string;
   /** Bind-mount sources shared with the VM (src/storage): never removed recursively. */
   shareDir: string;
+  /**
+   * Under the lxc driver: guest-init's binary and the agent socket runv listens on, a directory
+   * the domain binds into the container (domain-model.ts, LXC_RUNV_DIR).
+   */
+  lxcDir: string;
   /** Names of the sandbox's tap devices start with it; an index follows (IFNAMSIZ: 15 bytes). */
   tapPrefix: string;
 }
@@ -33,6 +38,7 @@ export function sandboxPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir' | 
     agentSocket: path.join(config.socketDir, `${key}.agent`),
     shimSocket: path.join(config.socketDir, `${key}.shim`),
     shareDir: path.join(config.shareDir, key),
+    lxcDir: path.join(config.socketDir, `${key}.lxc`),
     tapPrefix: `rv${key.slice(0, 10)}t`,
   };
 }

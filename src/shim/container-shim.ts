@@ -130,7 +130,7 @@ export class ContainerShim implements ShimHandlers {
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox, request.aborted);
     await this.running.agent.addContainer(this.running.container);
-    const { cgroup } = this.sandbox.container;
+    const { cgroup } = this.running.container;
     if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);
     for (const kind of ['prestart', 'createRuntime', 'createContainer'] as const) await runHostHooks(kind, this.sandbox.hooks[kind], toOciState(this.record));
     const socket = this.paths.shimSocket;

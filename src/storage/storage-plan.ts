@@ -100,6 +100,18 @@ function bindThroughShare(mount: GuestMount, facts: StorageFacts, binds: HostBin
   return { ...mount, source: `${MOUNTS_TAG}/${entry}` };
 }
 
+/**
+ * Under the lxc driver the domain's `/` is already the rootfs and libvirt binds each source at
+ * its destination (domain-model.ts): guest-init mounts only the kernel filesystems, no share.
+ * No cgroup files either: the host's cgroups are libvirt's there, and the domain's `<memory>`
+ * (the spec's memory limit) limits the whole container; guest-init has no hierarchy to write.
+ */
+export function lxcContainer(sandbox: SandboxModel): ContainerModel {
+  const { readonlyRoot, ...container } = sandbox.container;
+  const mounts = container.mounts.filter((mount) => mount.type !== 'bind');
+  return { ...container, rootfs: { source: '/', fstype: '', options: '', readonly: readonlyRoot }, shares: [], mounts, cgroup: {} };
+}
+
 /** The last of `ro` and `rw` wins, as mount(8) reads options. */
 export function isReadonly(options: readonly string[]): boolean {
   return options.filter((o) => o === 'ro' || o === 'rw').pop() === 'ro';

@@ -70,9 +70,10 @@ function foreignXml(name: string): string {
   return `<domain type='qemu'><name>${name}</name><memory unit='MiB'>32</memory><os><type arch='x86_64' machine='pc'>hvm</type></os><devices><emulator>/usr/bin/qemu-system-x86_64</emulator><graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/></devices></domain>`;
 }
 
+/** The host's libvirtd, by its pid file: pgrep would also find the LXC-only daemon (scripts/lxc-libvirtd.sh). */
 function libvirtdPid(): number | undefined {
-  const out = spawnSync('pgrep', ['-x', 'libvirtd'], { encoding: 'utf8' }).stdout.trim();
-  return out ? Number(out.split('\n')[0]) : undefined;
+  const pid = Number(fs.existsSync('/run/libvirtd.pid') ? fs.readFileSync('/run/libvirtd.pid', 'utf8') : NaN);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
 }
 
 /** Started as scripts/setup.sh starts it: under tini as a subreaper, in a session of its own. */
@@ -266,39 +267,63 @@ describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk Q
   });
 });
 
-describe('the lxc driver, for real (a libvirtd for LXC in its own mount namespace: scripts/lxc-libvirtd.sh)', function () {
+describe('the lxc driver, for real: guest-init as the LXC init (the LXC-only libvirtd of scripts/lxc-libvirtd.sh)', function () {
   this.timeout(60_000);
-  const env = { ...process.env, RUNV_LXC_DIR: `${ROOT}/lxcd` };
-  let uri: string;
+  const lxcUri = (): string => execFileSync(LXC_DAEMON, ['uri'], { encoding: 'utf8' }).trim();
+  const lxcDomains = (): string[] => execFileSync('virsh', ['-c', lxcUri(), 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  let startedDaemon = false;
 
   before(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-drv-lxc-'));
     rootfs = busyboxRootfs(work);
-    uri = execFileSync(LXC_DAEMON, ['start'], { encoding: 'utf8', env }).trim();
+    // The default daemon, which runv finds by itself; one already running is someone's and stays.
+    startedDaemon = spawnSync('virsh', ['-c', lxcUri(), 'version'], { stdio: 'ignore' }).status !== 0;
+    if (startedDaemon) execFileSync(LXC_DAEMON, ['start'], { stdio: 'ignore' });
+  });
+
+  afterEach(() => {
+    for (const id of ['drv-lxc-run', 'drv-lxc-life']) runv(['--driver', 'lxc', 'delete', '--force', id]);
   });
 
   after(() => {
-    execFileSync(LXC_DAEMON, ['stop'], { env });
+    if (startedDaemon) execFileSync(LXC_DAEMON, ['stop']);
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it("runs runv's LXC domain: the rootfs as /, the process as init with its args, env, cwd and user, a bind mount", async () => {
+  it('runs a container: its exit status, output, env, cwd, user, hostname, a bind mount; its own /dev; nothing left after', () => {
     const out = fs.mkdirSync(path.join(work, 'out'), { recursive: true })!;
-    const b = makeBundle(path.join(work, 'lxc'), rootfs, (spec) => {
-      spec.process!.args = ['sh', '-c', 'echo "$GREETING $(pwd) $(id -u):$(id -g) $(hostname) $(ls /bin/busybox)" > /out/result'];
+    fs.chmodSync(out, 0o777);
+    const b = makeBundle(path.join(work, 'run'), rootfs, (spec) => {
+      spec.process!.args = ['sh', '-c', 'echo "$GREETING $(pwd) $(id -u):$(id -g) $(hostname) pid $$" > /out/result; ls -a /dev; test -c /dev/null; exit 7'];
       spec.process!.env!.push('GREETING=hello');
       spec.process!.cwd = '/tmp';
       spec.process!.user = { uid: 1000, gid: 1000 };
       spec.mounts!.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
     });
-    fs.chmodSync(out, 0o777);
-    const xml = runvOk(['--driver', 'lxc', 'domain-xml', '--bundle', b, 'drv-lxc']);
-    const file = path.join(work, 'lxc.xml');
-    fs.writeFileSync(file, xml);
-    execFileSync('virsh', ['-c', uri, 'create', file], { stdio: 'pipe' });
-    const result = path.join(out, 'result');
-    await waitFor('the container to write its result', () => fs.existsSync(result) && fs.readFileSync(result, 'utf8').endsWith('\n'));
-    assert.equal(fs.readFileSync(result, 'utf8'), 'hello /tmp 1000:1000 runv-drv-lxc /bin/busybox\n');
-    await waitFor('the domain to end with its init', () => !execFileSync('virsh', ['-c', uri, 'list', '--name'], { encoding: 'utf8' }).includes('runv-drv-lxc'));
+    const result = runv(['--driver', 'lxc', 'run', '--bundle', b, 'drv-lxc-run']);
+    assert.equal(result.status, 7, result.stderr);
+    assert.equal(fs.readFileSync(path.join(out, 'result'), 'utf8'), 'hello /tmp 1000:1000 runv pid 1\n');
+    // The spec's /dev tmpfs hides runv's directory (guest-init and its socket) from the container.
+    assert.doesNotMatch(result.stdout, /\.runv/);
+    assert.match(result.stdout, /^null$/m);
+    assert.ok(!lxcDomains().includes('runv-drv-lxc-run'), 'the domain ends with its container');
+    assert.ok(!fs.existsSync(sandboxPaths(defaultRuntimeConfig({ root: ROOT }), 'drv-lxc-run').lxcDir));
+  });
+
+  it('create, start, exec, kill and delete drive one LXC domain, which ends with its container', async () => {
+    const b = makeBundle(path.join(work, 'life'), rootfs, (spec) => {
+      spec.process!.args = ['sleep', '600'];
+    });
+    await create('drv-lxc-life', b, '--driver', 'lxc');
+    assert.ok(lxcDomains().includes('runv-drv-lxc-life'));
+    assert.match(runvOk(['--driver', 'lxc', 'state', 'drv-lxc-life']), /"status": "created"/);
+    runvOk(['--driver', 'lxc', 'start', 'drv-lxc-life']);
+    const exec = runvOk(['--driver', 'lxc', 'exec', 'drv-lxc-life', 'sh', '-c', 'ps -o pid,args']);
+    assert.match(exec, /^\s*1 sleep 600$/m);
+    runvOk(['--driver', 'lxc', 'kill', 'drv-lxc-life', 'KILL']);
+    await waitFor('the container to stop', () => runvOk(['--driver', 'lxc', 'state', 'drv-lxc-life']).includes('"status": "stopped"'));
+    await waitFor('its domain to end', () => !lxcDomains().includes('runv-drv-lxc-life'));
+    runvOk(['--driver', 'lxc', 'delete', 'drv-lxc-life']);
+    assert.equal(runv(['--driver', 'lxc', 'state', 'drv-lxc-life']).status, 1);
   });
 });

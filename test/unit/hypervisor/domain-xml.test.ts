@@ -132,8 +132,8 @@ describe('domain XML', () => {
       withTuning({ [A.vcpuPin]: '0:1', [A.partition]: '/machine/tenant1', [A.numaNodeset]: '0' })(spec);
     }],
   ] as [string, Edit][]) {
-    it(`matches ${golden} (LXC: no VM, the container's process as init) and validates`, async () => {
-      const xml = await buildLxcDomainXml(templateOf('lxc'), 'lxc.xml', sandboxToLxcDomain(demoSandbox(edit, '9p'), '/run/runv', '/bin/sh'));
+    it(`matches ${golden} (LXC: no VM, guest-init as init, runv's directory bound in) and validates`, async () => {
+      const xml = await buildLxcDomainXml(templateOf('lxc'), 'lxc.xml', sandboxToLxcDomain(demoSandbox(edit, '9p'), { root: '/run/runv', runvDir: '/run/runv/sock/0123456789abcdef.lxc', hostView: '' }));
       assertGolden(golden, xml);
       assertValidDomain(xml);
     });

@@ -3,7 +3,7 @@ import { StorageDriverName } from '../../../src/core/model';
 import { defaultSpec } from '../../../src/oci/default-spec';
 import { specToSandbox } from '../../../src/oci/to-sandbox';
 import { filesystemOf } from '../../../src/storage/disk-image';
-import { isReadonly, planStorage, StorageFacts } from '../../../src/storage/storage-plan';
+import { isReadonly, lxcContainer, planStorage, StorageFacts } from '../../../src/storage/storage-plan';
 
 const SHARE_DIR = '/run/runv/shares/0123456789abcdef';
 const directory: StorageFacts = { rootfs: { kind: 'directory' }, directories: new Set(['/srv/dir']), shareDir: SHARE_DIR, hostView: '' };
@@ -16,6 +16,16 @@ function plan(driver: StorageDriverName, facts = directory, binds: { source: str
 }
 
 describe('storage plan', () => {
+  it('lxc: the root is "/" as it is, binds are left to libvirt, cgroup limits to the domain', () => {
+    const spec = defaultSpec();
+    spec.mounts!.push({ source: '/srv/dir', destination: '/d', type: 'bind', options: ['rbind'] });
+    spec.linux!.resources = { memory: { limit: 200 * 2 ** 20 } };
+    const container = lxcContainer(specToSandbox(spec, { id: 'c1', bundle: '/b', defaultStorage: '9p' }));
+    assert.deepEqual(container.rootfs, { source: '/', fstype: '', options: '', readonly: true });
+    assert.deepEqual([container.shares, container.cgroup], [[], {}]);
+    assert.deepEqual(container.mounts.map((m) => m.destination), defaultSpec().mounts!.map((m) => m.destination));
+  });
+
   it('9p: the rootfs is a 9p share, mounted by tag', () => {
     const p = plan('9p');
     assert.deepEqual(p.shares, [{ driver: '9p', source: '/b/rootfs', tag: 'rootfs' }]);
