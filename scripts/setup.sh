@@ -31,6 +31,14 @@ install_packages() {
 # Alive, not a zombie: PID 1 here reaps late, and a killed daemon lingers as one.
 running() { ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
 
+# libvirt's QEMU driver looks for hugetlbfs mounts only when libvirtd starts: mount it first, so
+# that containers can ask for hugepages (io.runv.hugepages) without a restart of libvirtd.
+mount_hugetlbfs() {
+  grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts && return
+  mkdir -p /dev/hugepages
+  mount -t hugetlbfs hugetlbfs /dev/hugepages
+}
+
 start_libvirt() {
   running virtlogd || { say 'starting virtlogd'; virtlogd -d; }
   running libvirtd || {
@@ -49,6 +57,7 @@ install_npm_deps() {
 }
 
 install_packages
+mount_hugetlbfs
 start_libvirt
 install_npm_deps
 say 'building runv and guest-init'

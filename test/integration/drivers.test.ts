@@ -209,7 +209,7 @@ describe('runv next to virsh and other libvirt users (real libvirtd, QEMU, virsh
   });
 });
 
-describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk QoS (real VMs)', function () {
+describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk QoS, hugepages (real VMs)', function () {
   this.timeout(120_000);
   const partition = 'drvtenant';
   const dirs = () => fs.readdirSync('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}/machine`).filter((d) => fs.existsSync(d)).map((d) => `${d}/${partition}.partition`);
@@ -264,6 +264,28 @@ describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk Q
     assert.match(fs.readFileSync(`/proc/${qemu}/cgroup`, 'utf8'), new RegExp(`:memory:/machine/${partition}\\.partition/`));
     assert.match(virsh('blkdeviotune', name, 'vda'), /total_bytes_sec\s*: 10485760\s+read_bytes_sec\s*: 0[\s\S]*total_iops_sec\s*: 500/);
     runvOk(['delete', '--force', 'drv-nfv']);
+  });
+
+  it('backs the guest memory with 2 MiB hugepages the host reserved (scripts/setup.sh mounts hugetlbfs before libvirtd starts)', async () => {
+    const pool = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages';
+    const free = (): number => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]);
+    const reserved = Number(fs.readFileSync(pool, 'utf8'));
+    // 128 MiB of guest memory is 64 pages; a few more than that, given back afterwards.
+    fs.writeFileSync(pool, String(reserved + 72));
+    try {
+      const before = free();
+      const b = makeBundle(path.join(work, 'huge'), rootfs, (spec) => {
+        spec.process!.args = ['sleep', '600'];
+        spec.linux = { resources: { memory: { limit: 128 * 2 ** 20 } } };
+        spec.annotations = { 'io.runv.hugepages': '2048' };
+      });
+      await create('drv-huge', b);
+      assert.match(virsh('dumpxml', 'runv-drv-huge'), /<hugepages>\s*<page size='2048' unit='KiB'\/>/);
+      assert.equal(before - free(), 64, "the guest's 128 MiB are 64 of the reserved pages");
+    } finally {
+      runv(['delete', '--force', 'drv-huge']);
+      fs.writeFileSync(pool, String(reserved));
+    }
   });
 });
 
