@@ -194,6 +194,11 @@ int mount_loading(const char *source, const char *target, const char *fstype,
 int container_mount_share(struct container *c, const char *name, const char *source,
 			  const char *fstype, const char *options, struct reply *r);
 int container_resolve_mounts(struct container *c, struct reply *r);
+/*
+ * path as the container sees it from root: symlinks followed, absolute ones from root; EXDEV
+ * when it would leave root.
+ */
+int resolve_in_root(const char *root, const char *path, char *out, size_t size);
 /* Child side: one spec mount (kernel filesystem or bind) under root. */
 int mount_entry_apply(const char *root, const struct mount_entry *m);
 int bind_entry(const struct mount_entry *m, const char *target);

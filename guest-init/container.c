@@ -306,11 +306,13 @@ static int mount_kernel_fs(const struct mount_entry *m, const char *path)
 
 int mount_entry_apply(const char *root, const struct mount_entry *m)
 {
-	char path[PATH_MAX];
+	char resolved[PATH_MAX], path[PATH_MAX];
 	int rc;
 
-	if (join_path(path, sizeof(path), root, m->dest) < 0) {
-		LOG_ERRNO("path %s", m->dest);
+	/* Again, now that the earlier mounts are there: a symlink in one of them counts too. */
+	if (resolve_in_root(root, m->dest, resolved, sizeof(resolved)) < 0 ||
+	    join_path(path, sizeof(path), root, resolved) < 0) {
+		LOG_ERRNO("mount destination %s", m->dest);
 		return -1;
 	}
 	if (m->bind)

@@ -84,7 +84,7 @@ static bool next_component(const char **rest, char *comp, size_t size)
  * root. What does not exist yet is kept as written (mkdir makes plain directories of it). A
  * ".." that would climb above the root fails with EXDEV: mounting there would land outside.
  */
-static int resolve_in_root(const char *root, const char *path, char *out, size_t size)
+int resolve_in_root(const char *root, const char *path, char *out, size_t size)
 {
 	char pending[PATH_MAX], next[PATH_MAX], comp[NAME_MAX + 1], host[PATH_MAX],
 		target[PATH_MAX];
