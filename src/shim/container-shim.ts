@@ -166,7 +166,8 @@ export class ContainerShim implements ShimHandlers {
           },
         );
       });
-      this.move('running');
+      // A destroy does not wait for the queue: the container may have stopped meanwhile.
+      if (this.record.status === 'created') this.move('running');
     });
     // Outside the queue: a slow poststart hook must not hold a kill or a delete back.
     return runHostHooksWarning('poststart', this.sandbox.hooks.poststart, toOciState(this.record));
