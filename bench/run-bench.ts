@@ -8,6 +8,8 @@
  *
  *   npm run build && npx ts-node -T bench/run-bench.ts [RUNS]     (or RUNV_BENCH_RUNS=N; 5)
  *
+ * RUNV_BENCH_IMAGES_DIR boots the guest image of another images directory (runv's --images-dir).
+ *
  * Needs root, libvirtd and virtlogd, /bin/busybox (busybox-static) and a guest image built from
  * this checkout's guest-init (`bin/run.js image build`).
  */
@@ -15,13 +17,13 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { domainName } from '../src/hypervisor/domain-model';
-import { CURRENT_LINK, DEFAULT_IMAGES_DIR, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
+import { CURRENT_LINK, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
 import { busyboxRootfs, makeBundle } from '../test/support/busybox-bundle';
 import { storageReport } from './storage';
 import { table } from './table';
 import { Workspace } from './workspace';
 import {
-  cliArgs, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
+  benchImagesDir, cliArgs, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
   runvRuntime, statusOf, timeLifecycle,
 } from './oci-runtimes';
 import { assertSucceeded, countQemus, start } from './processes';
@@ -51,8 +53,8 @@ interface Image {
   readonly manifest: ImageManifest;
 }
 
-function currentImage(): Image {
-  const dir = fs.realpathSync(path.join(DEFAULT_IMAGES_DIR, CURRENT_LINK));
+function currentImage(imagesDir: string): Image {
+  const dir = fs.realpathSync(path.join(imagesDir, CURRENT_LINK));
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as ImageManifest;
   return { kernel: path.join(dir, VMLINUX_FILE), initrd: path.join(dir, INITRD_FILE), manifest };
 }
@@ -115,8 +117,8 @@ interface Subject {
 }
 
 /** runv, then runsc and runc where installed; for the others, a line saying why they are skipped. */
-function runcInterfaceSubjects(work: Workspace, rootfs: string, runvBundle: string): { subjects: Subject[]; skipped: string[] } {
-  const subjects: Subject[] = [{ runtime: runvRuntime(RUNV, work.root), bundle: runvBundle }];
+function runcInterfaceSubjects(work: Workspace, imagesDir: string, rootfs: string, runvBundle: string): { subjects: Subject[]; skipped: string[] } {
+  const subjects: Subject[] = [{ runtime: runvRuntime(RUNV, work.root, imagesDir), bundle: runvBundle }];
   const skipped: string[] = [];
   for (const choice of [runscRuntime(path.join(work.dir, 'runsc-root')), runcRuntime(path.join(work.dir, 'runc-root'))]) {
     if ('skipped' in choice) {
@@ -225,7 +227,8 @@ async function lifecycleReport(work: Workspace, runs: number, subjects: readonly
 async function main(): Promise<void> {
   const runs = runCount();
   if (!fs.existsSync(path.join(REPO, 'dist', 'commands', 'run.js'))) throw new Error('no dist/: run `npm run build` first');
-  const image = currentImage();
+  const imagesDir = benchImagesDir();
+  const image = currentImage(imagesDir);
   const work = new Workspace();
   const interrupted = (signal: NodeJS.Signals): void => {
     process.stderr.write(`bench: ${signal}, cleaning up\n`);
@@ -240,7 +243,7 @@ async function main(): Promise<void> {
 
     // Memory first: its runs also warm the page cache (a 63 MiB vmlinux) for the timed runs.
     process.stderr.write(`bench: ${MEMORY_RUNS} memory probes, then ${runs} timed runs of each, then ${TRACED_RUNS} traced runs of each\n`);
-    const runvTarget: RunvTarget = { runv: RUNV, root: work.root };
+    const runvTarget: RunvTarget = { runv: RUNV, root: work.root, imagesDir };
     const probes = [];
     for (let i = 1; i <= MEMORY_RUNS; i++) {
       const id = work.newId('m', i);
@@ -298,10 +301,10 @@ async function main(): Promise<void> {
     // Printed now: a runtime failing in the parts below cannot cost these figures.
     process.stdout.write(out.join('\n') + '\n');
 
-    const { subjects, skipped } = runcInterfaceSubjects(work, rootfs, trueBundle);
+    const { subjects, skipped } = runcInterfaceSubjects(work, imagesDir, rootfs, trueBundle);
     process.stdout.write(['', ...(await stateReport(work, subjects, skipped)), ''].join('\n'));
     process.stdout.write(['', ...(await lifecycleReport(work, runs, subjects, skipped)), ''].join('\n'));
-    process.stdout.write(['', ...(await storageReport(work, runvRuntime(RUNV, work.root), runs)), ''].join('\n'));
+    process.stdout.write(['', ...(await storageReport(work, runvRuntime(RUNV, work.root, imagesDir), runs)), ''].join('\n'));
   } finally {
     await work.cleanUp();
   }
