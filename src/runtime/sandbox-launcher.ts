@@ -34,6 +34,16 @@ export interface RunningSandbox {
   teardown(): Promise<void>;
 }
 
+export interface LaunchOptions {
+  /** Stops the boot, cleaning up (a foreground run's Ctrl-C). */
+  readonly aborted?: AbortSignal;
+  /**
+   * Work the caller needs done before the sandbox is of use, run once QEMU has started: the
+   * guest then boots for a second or more, time in which this process would only wait.
+   */
+  readonly whileBooting?: () => void;
+}
+
 export interface DomainDescription {
   model: DomainModel;
   xml: string;
@@ -69,7 +79,8 @@ export class SandboxLauncher {
    * Boots the sandbox's VM and waits for guest-init; `aborted` stops the boot, cleaning up. The
    * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
    */
-  async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
+  async launch(sandbox: SandboxModel, options: LaunchOptions = {}): Promise<RunningSandbox> {
+    const { aborted } = options;
     const { model, xml, paths, storage } = await this.describe(sandbox);
     const cleanup = new CleanupStack();
     try {
@@ -89,6 +100,7 @@ export class SandboxLauncher {
       });
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
       aborted?.throwIfAborted();
+      options.whileBooting?.();
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths, aborted);

@@ -19,7 +19,7 @@ import { SandboxPaths, sandboxPaths } from '../runtime/sandbox-paths';
 import { claimStateDir } from '../runtime/state-dir';
 import { HostStdio, StdioRelay } from '../runtime/stdio-relay';
 import { ExecSession } from './exec-session';
-import { ExecStream, ProcessList, serveShim, ShimHandlers, ShimStats } from './shim-api';
+import { ExecStream, loadShimApi, ProcessList, serveShim, ShimHandlers, ShimStats } from './shim-api';
 
 export interface ShimRequest {
   id: string;
@@ -125,7 +125,7 @@ export class ContainerShim implements ShimHandlers {
       poststop: this.sandbox.hooks.poststop,
     };
     this.store.write(this.record);
-    this.running = await this.launcher.launch(this.sandbox, request.aborted);
+    this.running = await this.launcher.launch(this.sandbox, { aborted: request.aborted, whileBooting: loadShimApi });
     await this.running.agent.addContainer(this.running.container);
     const { cgroup } = this.sandbox.container;
     if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);
