@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { parseFastRun } from '../../../src/cli/fast-run';
+
+describe('the fast path of a foreground run', () => {
+  it('takes the plain form, with the defaults oclif would give', () => {
+    const args = parseFastRun(['run', 'c1'], {});
+    assert.deepEqual(args, {
+      id: 'c1',
+      bundle: '.',
+      tty: undefined,
+      options: { root: '/run/runv', imagesDir: '/var/lib/runv/images', templateDir: undefined, libvirtUri: 'qemu:///system', config: undefined, accel: 'auto', debug: false, log: undefined, logFormat: 'text' },
+    });
+  });
+  it('reads hoisted global flags, --bundle in every spelling and the terminal choice', () => {
+    const args = parseFastRun(['run', '--root', '/r', '--accel=tcg', '--debug', '-b', 'b1', '-t', 'c1'], {})!;
+    assert.deepEqual([args.id, args.bundle, args.tty, args.options.root, args.options.accel, args.options.debug], ['c1', 'b1', true, '/r', 'tcg', true]);
+    assert.equal(parseFastRun(['run', '--bundle=b2', '--no-tty', 'c1'], {})!.bundle, 'b2');
+    assert.equal(parseFastRun(['run', '--no-tty', 'c1'], {})!.tty, false);
+  });
+  it('takes the libvirt URI and the config file from the environment, as the flags do', () => {
+    const args = parseFastRun(['run', 'c1'], { RUNV_LIBVIRT_URI: 'qemu:///session', RUNV_CONFIG: '/c.json' })!;
+    assert.deepEqual([args.options.libvirtUri, args.options.config], ['qemu:///session', '/c.json']);
+  });
+  it('leaves everything else to oclif: other commands, detached runs, help, odd or repeated flags, bad values', () => {
+    for (const argv of [
+      ['state', 'c1'],
+      ['run', '--detach', 'c1'],
+      ['run', '-d', 'c1'],
+      ['run', '--pid-file', 'p', 'c1'],
+      ['run', '--console-socket', 's', 'c1'],
+      ['run', '--preserve-fds', '1', 'c1'],
+      ['run', '--help'],
+      ['run', 'c1', 'c2'],
+      ['run'],
+      ['run', '--accel', 'xen', 'c1'],
+      ['run', '--log-format', 'yaml', 'c1'],
+      ['run', '-b', 'a', '-b', 'b', 'c1'],
+      ['run', '-t', '--no-tty', 'c1'],
+      ['run', '--debug=yes', 'c1'],
+      ['run', '--bundle'],
+      ['run', '--', 'c1'],
+    ]) {
+      assert.equal(parseFastRun(argv, {}), undefined, argv.join(' '));
+    }
+  });
+});
