@@ -92,6 +92,9 @@ function comparableBareTarget(qemuArgs: readonly string[], image: Image): BareTa
   if (accel !== 'tcg') throw new Error(`runv's QEMU uses -accel ${accel}, the baseline TCG`);
   if (smp !== '1') throw new Error(`runv's QEMU has ${smp} vCPUs, the baseline 1`);
   if (fs.realpathSync(kernel) !== fs.realpathSync(image.kernel)) throw new Error(`runv's QEMU boots ${kernel}, the baseline ${image.kernel}`);
+  // A container on a disk boots the block initrd; the bench's 9p container must boot the plain one.
+  const initrd = optionValue(qemuArgs, '-initrd');
+  if (fs.realpathSync(initrd) !== fs.realpathSync(image.initrd)) throw new Error(`runv's QEMU boots the initrd ${initrd}, the baseline ${image.initrd}`);
   return {
     kernel: image.kernel,
     initrd: image.initrd,
@@ -286,7 +289,7 @@ async function main(): Promise<void> {
       ]),
       '(ratio: of the medians; min/max: of the runs paired A B)',
       ...othersWarning(othersBusy),
-      `initrd: ${formatMiB(image.manifest.sizes.initrd)}   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
+      `initrd: ${formatMiB(image.manifest.sizes.initrd)} (with a disk: ${formatMiB(image.manifest.sizes.blockInitrd)})   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
         `qemu RSS after boot: ${(rss / 2 ** 20).toFixed(0)} MiB (median of ${MEMORY_RUNS}, min ${(Math.min(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)}, max ${(Math.max(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)})`,
       '',
       `where runv's time goes (${TRACED_RUNS} more runs, polled every 5 ms; medians; step = from the row above)`,
