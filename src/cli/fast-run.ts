@@ -11,7 +11,6 @@ import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
 import { RunService } from '../runtime/run-service';
 import { DEFAULT_LIBVIRT_URI, DEFAULT_ROOT } from '../runtime/runtime-config';
 import { GlobalOptions, reportError, servicesFor } from './global-options';
-import { VALUE_FLAGS } from './global-flags';
 
 export interface FastRunArgs {
   readonly id: string;
@@ -21,7 +20,15 @@ export interface FastRunArgs {
   readonly options: GlobalOptions;
 }
 
-const RUN_VALUE_FLAGS: Readonly<Record<string, string>> = { '--bundle': '--bundle', '-b': '--bundle' };
+/**
+ * The value flags this path knows, by every spelling. Named one by one rather than taken from
+ * VALUE_FLAGS: a global flag added later goes to oclif until this path learns what it means.
+ */
+export const FAST_VALUE_FLAGS: Readonly<Record<string, string>> = {
+  '--bundle': '--bundle',
+  '-b': '--bundle',
+  ...Object.fromEntries(['--root', '--images-dir', '--template-dir', '--libvirt-uri', '--config', '--accel', '--log', '--log-format', '--rootless'].map((flag) => [flag, flag])),
+};
 const BOOLEAN_FLAGS = new Set(['--debug', '--systemd-cgroup', '--tty', '-t', '--no-tty', '--no-pivot', '--no-new-keyring']);
 /** The flags whose values oclif checks against a list: any other value is oclif's to refuse. */
 const CHOICES: Readonly<Record<string, readonly string[]>> = { '--accel': ['auto', 'kvm', 'tcg'], '--log-format': ['text', 'json'] };
@@ -36,7 +43,7 @@ export function parseFastRun(argv: readonly string[], env: NodeJS.ProcessEnv = p
     const arg = argv[i];
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    const valueFlag = RUN_VALUE_FLAGS[name] ?? (VALUE_FLAGS.has(name) ? name : undefined);
+    const valueFlag = FAST_VALUE_FLAGS[name];
     if (!arg.startsWith('-')) positional.push(arg);
     else if (valueFlag && !values.has(valueFlag) && (eq > 0 || i + 1 < argv.length)) values.set(valueFlag, eq > 0 ? arg.slice(eq + 1) : argv[++i]);
     else if (eq < 0 && BOOLEAN_FLAGS.has(arg) && !booleans.has(arg)) booleans.add(arg);

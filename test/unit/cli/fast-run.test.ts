@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseFastRun } from '../../../src/cli/fast-run';
+import { FAST_VALUE_FLAGS, parseFastRun } from '../../../src/cli/fast-run';
+import { VALUE_FLAGS } from '../../../src/cli/global-flags';
 
 describe('the fast path of a foreground run', () => {
   it('takes the plain form, with the defaults oclif would give', () => {
@@ -20,6 +21,10 @@ describe('the fast path of a foreground run', () => {
   it('takes the libvirt URI and the config file from the environment, as the flags do', () => {
     const args = parseFastRun(['run', 'c1'], { RUNV_LIBVIRT_URI: 'qemu:///session', RUNV_CONFIG: '/c.json' })!;
     assert.deepEqual([args.options.libvirtUri, args.options.config], ['qemu:///session', '/c.json']);
+  });
+  it('knows every global flag that takes a value (a new one must be mapped here, or it goes to oclif)', () => {
+    assert.deepEqual([...VALUE_FLAGS].filter((flag) => !(flag in FAST_VALUE_FLAGS)), []);
+    assert.equal(parseFastRun(['run', '--some-new-flag', 'x', 'c1'], {}), undefined);
   });
   it('leaves everything else to oclif: other commands, detached runs, help, odd or repeated flags, bad values', () => {
     for (const argv of [
