@@ -2,6 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_IMAGES_DIR } from '../src/image/image-layout';
 import { Spec } from '../test/support/busybox-bundle';
 import { assertSucceeded, hasExited, isReaped, now, sleep, start } from './processes';
 
@@ -51,9 +52,14 @@ export function findExecutable(name: string): string | undefined {
   return undefined;
 }
 
-export function runvRuntime(runv: string, root: string): OciRuntime {
+/** The guest images runv boots in the bench: RUNV_BENCH_IMAGES_DIR, else runv's default. */
+export function benchImagesDir(): string {
+  return process.env.RUNV_BENCH_IMAGES_DIR ?? DEFAULT_IMAGES_DIR;
+}
+
+export function runvRuntime(runv: string, root: string, imagesDir: string): OciRuntime {
   // No --accel: what a caller of the runc interface gets (auto: TCG where KVM does not work).
-  return { key: 'runv', name: 'runv', command: runv, globalArgs: ['--root', root] };
+  return { key: 'runv', name: 'runv', command: runv, globalArgs: ['--root', root, '--images-dir', imagesDir] };
 }
 
 export function runcRuntime(root: string): RuntimeChoice {

@@ -9,6 +9,8 @@
  *
  *   npm run build && npx ts-node -T bench/run-bench.ts [RUNS]     (or RUNV_BENCH_RUNS=N; 5)
  *
+ * RUNV_BENCH_IMAGES_DIR boots the guest image of another images directory (runv's --images-dir).
+ *
  * Needs root, libvirtd and virtlogd, /bin/busybox (busybox-static) and a guest image built from
  * this checkout's guest-init (`bin/run.js image build`).
  */
@@ -16,13 +18,13 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { domainName } from '../src/hypervisor/domain-model';
-import { CURRENT_LINK, DEFAULT_IMAGES_DIR, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
+import { CURRENT_LINK, formatMiB, ImageManifest, INITRD_FILE, MANIFEST_FILE, VMLINUX_FILE } from '../src/image/image-layout';
 import { busyboxRootfs, makeBundle } from '../test/support/busybox-bundle';
 import { storageReport } from './storage';
 import { table } from './table';
 import { Workspace } from './workspace';
 import {
-  cliArgs, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
+  benchImagesDir, cliArgs, createContainer, invoke, LIFECYCLE_STEPS, LifecycleTimes, OciRuntime, ownSpecBundle, runcRuntime, runscRuntime,
   runvRuntime, statusOf, timeLifecycle,
 } from './oci-runtimes';
 import { networkReport } from './network';
@@ -53,8 +55,8 @@ interface Image {
   readonly manifest: ImageManifest;
 }
 
-function currentImage(): Image {
-  const dir = fs.realpathSync(path.join(DEFAULT_IMAGES_DIR, CURRENT_LINK));
+function currentImage(imagesDir: string): Image {
+  const dir = fs.realpathSync(path.join(imagesDir, CURRENT_LINK));
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as ImageManifest;
   return { kernel: path.join(dir, VMLINUX_FILE), initrd: path.join(dir, INITRD_FILE), manifest };
 }
@@ -92,6 +94,9 @@ function comparableBareTarget(qemuArgs: readonly string[], image: Image): BareTa
   if (accel !== 'tcg') throw new Error(`runv's QEMU uses -accel ${accel}, the baseline TCG`);
   if (smp !== '1') throw new Error(`runv's QEMU has ${smp} vCPUs, the baseline 1`);
   if (fs.realpathSync(kernel) !== fs.realpathSync(image.kernel)) throw new Error(`runv's QEMU boots ${kernel}, the baseline ${image.kernel}`);
+  // A container on a disk boots the block initrd; the bench's 9p container must boot the plain one.
+  const initrd = optionValue(qemuArgs, '-initrd');
+  if (fs.realpathSync(initrd) !== fs.realpathSync(image.initrd)) throw new Error(`runv's QEMU boots the initrd ${initrd}, the baseline ${image.initrd}`);
   return {
     kernel: image.kernel,
     initrd: image.initrd,
@@ -117,8 +122,8 @@ interface Subject {
 }
 
 /** runv, then runsc and runc where installed; for the others, a line saying why they are skipped. */
-function runcInterfaceSubjects(work: Workspace, rootfs: string, runvBundle: string): { subjects: Subject[]; skipped: string[] } {
-  const subjects: Subject[] = [{ runtime: runvRuntime(RUNV, work.root), bundle: runvBundle }];
+function runcInterfaceSubjects(work: Workspace, imagesDir: string, rootfs: string, runvBundle: string): { subjects: Subject[]; skipped: string[] } {
+  const subjects: Subject[] = [{ runtime: runvRuntime(RUNV, work.root, imagesDir), bundle: runvBundle }];
   const skipped: string[] = [];
   for (const choice of [runscRuntime(path.join(work.dir, 'runsc-root')), runcRuntime(path.join(work.dir, 'runc-root'))]) {
     if ('skipped' in choice) {
@@ -227,7 +232,8 @@ async function lifecycleReport(work: Workspace, runs: number, subjects: readonly
 async function main(): Promise<void> {
   const runs = runCount();
   if (!fs.existsSync(path.join(REPO, 'dist', 'commands', 'run.js'))) throw new Error('no dist/: run `npm run build` first');
-  const image = currentImage();
+  const imagesDir = benchImagesDir();
+  const image = currentImage(imagesDir);
   const work = new Workspace();
   const interrupted = (signal: NodeJS.Signals): void => {
     process.stderr.write(`bench: ${signal}, cleaning up\n`);
@@ -242,7 +248,7 @@ async function main(): Promise<void> {
 
     // Memory first: its runs also warm the page cache (a 63 MiB vmlinux) for the timed runs.
     process.stderr.write(`bench: ${MEMORY_RUNS} memory probes, then ${runs} timed runs of each, then ${TRACED_RUNS} traced runs of each\n`);
-    const runvTarget: RunvTarget = { runv: RUNV, root: work.root };
+    const runvTarget: RunvTarget = { runv: RUNV, root: work.root, imagesDir };
     const probes = [];
     for (let i = 1; i <= MEMORY_RUNS; i++) {
       const id = work.newId('m', i);
@@ -285,7 +291,7 @@ async function main(): Promise<void> {
       ]),
       '(ratio: of the medians; min/max: of the runs paired A B)',
       ...othersWarning(othersBusy),
-      `initrd: ${formatMiB(image.manifest.sizes.initrd)}   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
+      `initrd: ${formatMiB(image.manifest.sizes.initrd)} (with a disk: ${formatMiB(image.manifest.sizes.blockInitrd)})   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
         `qemu RSS after boot: ${(rss / 2 ** 20).toFixed(0)} MiB (median of ${MEMORY_RUNS}, min ${(Math.min(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)}, max ${(Math.max(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)})`,
       '',
       `where runv's time goes (${TRACED_RUNS} more runs, polled every 5 ms; medians; step = from the row above)`,
@@ -300,12 +306,12 @@ async function main(): Promise<void> {
     // Printed now: a runtime failing in the parts below cannot cost these figures.
     process.stdout.write(out.join('\n') + '\n');
 
-    const { subjects, skipped } = runcInterfaceSubjects(work, rootfs, trueBundle);
+    const { subjects, skipped } = runcInterfaceSubjects(work, imagesDir, rootfs, trueBundle);
     process.stdout.write(['', ...(await stateReport(work, subjects, skipped)), ''].join('\n'));
     process.stdout.write(['', ...(await lifecycleReport(work, runs, subjects, skipped)), ''].join('\n'));
-    process.stdout.write(['', ...(await storageReport(work, runvRuntime(RUNV, work.root), runs)), ''].join('\n'));
+    process.stdout.write(['', ...(await storageReport(work, runvRuntime(RUNV, work.root, imagesDir), runs)), ''].join('\n'));
     const runc = runcRuntime(path.join(work.dir, 'runc-root'));
-    process.stdout.write(['', ...(await networkReport(work.dir, runvRuntime(RUNV, work.root), 'runtime' in runc ? runc.runtime : undefined)), ''].join('\n'));
+    process.stdout.write(['', ...(await networkReport(work.dir, runvRuntime(RUNV, work.root, imagesDir), 'runtime' in runc ? runc.runtime : undefined)), ''].join('\n'));
   } finally {
     await work.cleanUp();
   }

@@ -7,8 +7,8 @@
  *   npm run build && npx ts-node -T bench/storage.ts [RUNS]     (runs of boot-to-running; 3)
  *
  * It is also the last part of `npm run bench`, on the default guest image, which must carry the
- * virtio-fs and ext4 modules (a `runv image build` of this checkout). Standalone,
- * RUNV_BENCH_IMAGES_DIR picks another images directory.
+ * virtio-fs and ext4 modules (a `runv image build` of this checkout). RUNV_BENCH_IMAGES_DIR
+ * picks another images directory, here as in the whole bench.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { StorageDriverName, STORAGE_DRIVERS } from '../src/core/model';
 import { busyboxRootfs, makeBundle } from '../test/support/busybox-bundle';
-import { cliArgs, createContainer, invoke, OciRuntime, runvRuntime } from './oci-runtimes';
+import { benchImagesDir, cliArgs, createContainer, invoke, OciRuntime, runvRuntime } from './oci-runtimes';
 import { median, seconds } from './stats';
 import { table } from './table';
 import { Workspace } from './workspace';
@@ -122,9 +122,7 @@ export async function storageReport(work: Workspace, runtime: OciRuntime, runs: 
 /** Standalone: the storage part only, with the runv of this checkout. */
 async function main(): Promise<void> {
   const work = new Workspace();
-  const images = process.env.RUNV_BENCH_IMAGES_DIR;
-  const runv = runvRuntime(path.resolve(__dirname, '..', 'bin', 'run.js'), work.root);
-  const runtime = images ? { ...runv, globalArgs: [...runv.globalArgs, '--images-dir', images] } : runv;
+  const runtime = runvRuntime(path.resolve(__dirname, '..', 'bin', 'run.js'), work.root, benchImagesDir());
   try {
     process.stdout.write((await storageReport(work, runtime, Number(process.argv[2] ?? 3))).join('\n') + '\n');
   } finally {

@@ -7,6 +7,7 @@ export interface RunvTarget {
   readonly runv: string;
   /** runv's --root: a temp dir, so container state never mixes with real containers. */
   readonly root: string;
+  readonly imagesDir: string;
 }
 
 /** How the bench boots the bare baseline. */
@@ -36,7 +37,7 @@ const GUEST_INIT_PORT_WAIT_MS = 10_000;
 
 export function runvRunArgs(target: RunvTarget, bundle: string, id: string): string[] {
   // TCG explicitly: the baseline is TCG, and `auto` would pick KVM on a host where it works.
-  return ['run', '--root', target.root, '--accel', 'tcg', '--bundle', bundle, id];
+  return ['run', '--root', target.root, '--images-dir', target.imagesDir, '--accel', 'tcg', '--bundle', bundle, id];
 }
 
 export function startRunv(target: RunvTarget, bundle: string, id: string): Started {

@@ -1,7 +1,7 @@
 /**
  * `runv state` and `runv --version` without oclif: containerd and buildah call the runtime's
  * state over and over, and loading the CLI framework would triple its cost. Only the modules
- * these two need are loaded here.
+ * these two need are loaded here. A plain foreground `run` too (fast-run.ts), for its start.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +20,7 @@ export function runFastPath(argv: string[]): boolean {
     printVersion();
     return true;
   }
+  if (argv[0] === 'run') return runFast(argv);
   if (argv[0] !== 'state') return false;
   const parsed = parseFlags(argv.slice(1));
   if (!parsed || parsed.positional.length !== 1) return false;
@@ -33,6 +34,16 @@ export function runFastPath(argv: string[]): boolean {
     appendErrorLog(parsed.values.get('--log'), parsed.values.get('--log-format'), error.message);
     process.exitCode = error.exitCode;
   }
+  return true;
+}
+
+/** fast-run.ts loads the whole runtime: only for a run, so that `state` stays light. */
+function runFast(argv: string[]): boolean {
+  require('reflect-metadata');
+  const { fastRun, parseFastRun } = require('./fast-run') as typeof import('./fast-run');
+  const args = parseFastRun(argv);
+  if (!args) return false;
+  void fastRun(args);
   return true;
 }
 

@@ -1,15 +1,12 @@
 import { Command, Flags, Interfaces } from '@oclif/core';
 import { Container } from 'inversify';
-import { RunvError } from '../core/errors';
-import { createContainer } from '../di/container';
-import { appendErrorLog } from './error-log';
-import { StderrLogger } from '../log/stderr-logger';
 import { Hypervisor } from '../core/ports';
 import { DRIVERS, DriverName } from '../core/model';
 import { AccelChoice } from '../hypervisor/accel';
 import { DEFAULT_IMAGES_DIR } from '../image/image-layout';
-import { DEFAULT_LIBVIRT_URI, DEFAULT_ROOT, defaultRuntimeConfig, RuntimeConfig } from '../runtime/runtime-config';
-import { DEFAULT_CONFIG_FILE, readConfigFile } from '../runtime/config-file';
+import { DEFAULT_LIBVIRT_URI, DEFAULT_ROOT, RuntimeConfig } from '../runtime/runtime-config';
+import { DEFAULT_CONFIG_FILE } from '../runtime/config-file';
+import { GlobalOptions, reportError, runtimeConfigOf, servicesFor } from './global-options';
 
 export type RunvFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RunvCommand)['baseFlags'] & T['flags']>;
 
@@ -44,21 +41,29 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
   }
 
   protected runtimeConfig(): RuntimeConfig {
-    return defaultRuntimeConfig({
-      ...readConfigFile(this.flags.config),
-      root: this.flags.root,
-      imagesDir: this.flags['images-dir'],
-      templateDir: this.flags['template-dir'],
-      libvirtUri: this.flags['libvirt-uri'],
-      driver: this.flags.driver as DriverName | undefined,
-      // oclif has checked it against the flag's options.
-      accel: this.flags.accel as AccelChoice,
-    });
+    return runtimeConfigOf(this.globalOptions());
   }
 
   protected get container(): Container {
-    this.services ??= createContainer(this.runtimeConfig(), this.flags.debug ? new StderrLogger() : undefined);
+    this.services ??= servicesFor(this.globalOptions());
     return this.services;
+  }
+
+  private globalOptions(): GlobalOptions {
+    const flags = this.flags;
+    return {
+      root: flags.root,
+      imagesDir: flags['images-dir'],
+      templateDir: flags['template-dir'],
+      libvirtUri: flags['libvirt-uri'],
+      config: flags.config,
+      driver: flags.driver as DriverName | undefined,
+      // oclif has checked it against the flag's options.
+      accel: flags.accel as AccelChoice,
+      debug: flags.debug,
+      log: flags.log,
+      logFormat: flags['log-format'],
+    };
   }
 
   /** What went wrong without failing the command (hooks the spec only wants logged), on stderr. */
@@ -72,16 +77,8 @@ export abstract class RunvCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<void> {
-    const known = error instanceof RunvError ? error : fromSystemError(error);
-    if (!known) return super.catch(error);
-    process.stderr.write(`runv: ${this.flags?.debug ? known.stack : known.message}\n`);
-    appendErrorLog(this.flags?.log, this.flags?.['log-format'], known.message);
-    process.exitCode = known.exitCode;
+    // Flags parsed by then, or undefined if their parsing is what failed.
+    const flags = this.flags as RunvFlags<T> | undefined;
+    if (!reportError(error, flags && { debug: flags.debug, log: flags.log, logFormat: flags['log-format'] })) return super.catch(error);
   }
-}
-
-/** A failed system call on a path the user gave (an unwritable --root, say): one line, not a trace. */
-function fromSystemError(error: NodeJS.ErrnoException): RunvError | undefined {
-  if (!error.code || !error.syscall) return undefined;
-  return new RunvError('internal', `${error.syscall} ${error.path ?? ''}: ${error.code}`.replace(' :', ':'), { cause: error });
 }

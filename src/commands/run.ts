@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { RunvCommand } from '../cli/runv-command';
-import { RunService } from '../runtime/run-service';
+import { runInForeground } from '../cli/fast-run';
 import { containerFlags, refusePreservedFds } from '../cli/container-flags';
 import { RunvError } from '../core/errors';
 import { LifecycleService } from '../lifecycle/lifecycle-service';
@@ -22,14 +22,7 @@ export default class Run extends RunvCommand<typeof Run> {
     if (this.flags['console-socket'] || this.flags['pid-file']) {
       throw new RunvError('invalid-argument', '--console-socket and --pid-file need --detach: a foreground run uses its own terminal and is its own process');
     }
-    const status = await this.container.get(RunService).run({
-      id: args.id,
-      bundle: this.flags.bundle,
-      terminal: this.flags.tty,
-      stdio: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
-      signals: process,
-    });
-    process.exitCode = status;
+    await runInForeground(this.container, args.id, this.flags.bundle, this.flags.tty);
   }
 
   private async runDetached(id: string): Promise<void> {

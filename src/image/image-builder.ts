@@ -15,13 +15,14 @@ import {
   IMAGE_FORMAT_VERSION,
   ImageManifest,
   INITRD_FILE,
+  BLOCK_INITRD_FILE,
   MANIFEST_FILE,
   VMLINUX_FILE,
 } from './image-layout';
 import { ImageStore } from './image-store';
 import { initrdEntries, ModuleFile, ModuleLists } from './initrd';
 import { kernelVersionFromPath, newestKernelFile } from './kernel-version';
-import { BOOT_LIST, FILESYSTEM_MODULES, GUEST_MODULES, parseModulesBuiltin, parseModulesDep, resolveModules } from './modules';
+import { BOOT_LIST, DISK_FILESYSTEMS, FILESYSTEM_MODULES, GUEST_MODULES, parseModulesBuiltin, parseModulesDep, resolveModules } from './modules';
 import { runTool } from './run-tool';
 
 const BOOT_DIR = '/boot';
@@ -163,9 +164,11 @@ async function writeImage(imagesDir: string, key: string, inputs: BuildInputs, p
     const modules = await prepareModules(inputs.modules, join(staging, 'modules'), progress);
     // Uncompressed on purpose: under TCG the kernel unpacks a compressed initrd slowly, and the
     // initrd is only a few MiB read from the page cache.
-    const initrd = writeCpio(initrdEntries(inputs.init, modules, inputs.lists));
+    const initrd = writeCpio(initrdEntries(inputs.init, modules, withoutDiskFilesystems(inputs.lists)));
     await writeFile(join(staging, INITRD_FILE), initrd);
-    progress(`initrd: ${formatMiB(initrd.length)}`);
+    const blockInitrd = writeCpio(initrdEntries(inputs.init, modules, inputs.lists));
+    await writeFile(join(staging, BLOCK_INITRD_FILE), blockInitrd);
+    progress(`initrd: ${formatMiB(initrd.length)}, with the disk filesystems' modules ${formatMiB(blockInitrd.length)}`);
 
     const manifest: ImageManifest = {
       formatVersion: IMAGE_FORMAT_VERSION,
@@ -175,7 +178,7 @@ async function writeImage(imagesDir: string, key: string, inputs: BuildInputs, p
       kernelCompression: payload.compression,
       initPath: inputs.initPath,
       modules: modules.map((module) => module.name),
-      sizes: { vmlinux: vmlinux.length, initrd: initrd.length },
+      sizes: { vmlinux: vmlinux.length, initrd: initrd.length, blockInitrd: blockInitrd.length },
       created: new Date().toISOString(),
     };
     await writeFile(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -183,10 +186,14 @@ async function writeImage(imagesDir: string, key: string, inputs: BuildInputs, p
     await chmod(staging, 0o755);
     const dir = join(imagesDir, key);
     await replaceDir(staging, dir);
-    return { dir, kernel: join(dir, VMLINUX_FILE), initrd: join(dir, INITRD_FILE), manifest };
+    return { dir, kernel: join(dir, VMLINUX_FILE), initrd: join(dir, INITRD_FILE), blockInitrd: join(dir, BLOCK_INITRD_FILE), manifest };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+function withoutDiskFilesystems(lists: ModuleLists): ModuleLists {
+  return Object.fromEntries(Object.entries(lists).filter(([list]) => !DISK_FILESYSTEMS.includes(list)));
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   GuestImage,
   ImageManifest,
   INITRD_FILE,
+  BLOCK_INITRD_FILE,
   MANIFEST_FILE,
   VMLINUX_FILE,
 } from './image-layout';
@@ -27,13 +28,14 @@ export class ImageStore {
     return image;
   }
 
-  /** The image in `dir`, or undefined unless its manifest and both files are all there. */
+  /** The image in `dir`, or undefined unless its manifest and all its files are there (an older layout's are not). */
   async read(dir: string): Promise<GuestImage | undefined> {
     const manifest = await readManifest(join(dir, MANIFEST_FILE));
     if (!manifest) return undefined;
-    const image = { dir, kernel: join(dir, VMLINUX_FILE), initrd: join(dir, INITRD_FILE), manifest };
-    const sizesMatch =
-      (await sizeOf(image.kernel)) === manifest.sizes.vmlinux && (await sizeOf(image.initrd)) === manifest.sizes.initrd;
+    const image = { dir, kernel: join(dir, VMLINUX_FILE), initrd: join(dir, INITRD_FILE), blockInitrd: join(dir, BLOCK_INITRD_FILE), manifest };
+    const { vmlinux, initrd, blockInitrd } = manifest.sizes;
+    const sizes = await Promise.all([image.kernel, image.initrd, image.blockInitrd].map(sizeOf));
+    const sizesMatch = blockInitrd !== undefined && sizes[0] === vmlinux && sizes[1] === initrd && sizes[2] === blockInitrd;
     return sizesMatch ? image : undefined;
   }
 }

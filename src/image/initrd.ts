@@ -26,13 +26,15 @@ const MOUNT_POINTS: ReadonlyArray<readonly [string, number]> = [
 /** Module names by list (`load`, `ext4`, ...), each in load order. */
 export type ModuleLists = Readonly<Record<string, readonly string[]>>;
 
+/** The initrd of these lists: of the modules, only those the lists name. */
 export function initrdEntries(init: Buffer, modules: readonly ModuleFile[], lists: ModuleLists): CpioEntry[] {
+  const listed = new Set(Object.values(lists).flat());
   return [
     { type: 'file', path: '/init', data: init, mode: 0o755 },
     ...MOUNT_POINTS.map(([path, mode]): CpioEntry => ({ type: 'directory', path, mode })),
     { type: 'directory', path: '/lib' },
     { type: 'directory', path: '/lib/modules' },
-    ...modules.map((module): CpioEntry => ({ type: 'file', path: `/lib/modules/${module.name}.ko`, data: module.data })),
+    ...modules.filter((module) => listed.has(module.name)).map((module): CpioEntry => ({ type: 'file', path: `/lib/modules/${module.name}.ko`, data: module.data })),
     ...Object.entries(lists).map(([list, names]): CpioEntry => ({ type: 'file', path: `/lib/modules/${list}.order`, data: Buffer.from(names.map((name) => `${name}.ko\n`).join('')) })),
   ];
 }

@@ -30,6 +30,16 @@ export interface RunningSandbox {
   teardown(): Promise<void>;
 }
 
+export interface LaunchOptions {
+  /** Stops the boot, cleaning up (a foreground run's Ctrl-C). */
+  readonly aborted?: AbortSignal;
+  /**
+   * Work the caller needs done before the sandbox is of use, run once QEMU has started: the
+   * guest then boots for a second or more, time in which this process would only wait.
+   */
+  readonly whileBooting?: () => void;
+}
+
 export interface DomainDescription {
   model: DomainModel;
   xml: string;
@@ -68,7 +78,9 @@ export class SandboxLauncher {
     const paths = sandboxPaths(this.config, sandbox.id);
     const network = await this.network.plan(sandbox);
     const interfaces = network.links.map(({ tap, mac }) => ({ tap, mac }));
-    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz(), root: this.config.root };
+    // Only a VM with a disk needs the modules of ext4 or xfs, which make its initrd slower to boot.
+    const initrd = storage.disks.length > 0 ? image.blockInitrd : image.initrd;
+    const host = { kernel: image.kernel, initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz(), root: this.config.root };
     const model = sandboxToDomain(sandbox, storage, type, host);
     const { template, templateFile } = this.template(type);
     return { model, xml: await buildDomainXml(template, templateFile, model), paths, storage, network };
@@ -84,7 +96,8 @@ export class SandboxLauncher {
    * Boots the sandbox's VM and waits for guest-init; `aborted` stops the boot, cleaning up. The
    * caller holds the id's state directory (claimStateDir), where the VM's console log goes.
    */
-  async launch(sandbox: SandboxModel, aborted?: AbortSignal): Promise<RunningSandbox> {
+  async launch(sandbox: SandboxModel, options: LaunchOptions = {}): Promise<RunningSandbox> {
+    const { aborted } = options;
     const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
     if (type === 'lxc') return this.lxc.launch(sandbox, aborted);
     const { model, xml, paths, storage, network } = await this.describe(sandbox, type);
@@ -98,6 +111,7 @@ export class SandboxLauncher {
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
       await this.network.connect(sandbox.id, network, cleanup);
       aborted?.throwIfAborted();
+      options.whileBooting?.();
       const agent = await AgentClient.connect(paths.agentSocket);
       cleanup.push('close agent channel', () => agent.close());
       await this.waitForGuest(agent, model.name, paths, aborted);

@@ -21,7 +21,7 @@ import { HostStdio, StdioRelay } from '../runtime/stdio-relay';
 import { AgentError } from '../agent/agent-client';
 import { Errno } from '../agent/protocol';
 import { ExecSession } from './exec-session';
-import { ExecStream, ProcessList, serveShim, ShimHandlers, ShimStats } from './shim-api';
+import { ExecStream, loadShimApi, ProcessList, serveShim, ShimHandlers, ShimStats } from './shim-api';
 
 export interface ShimRequest {
   id: string;
@@ -128,7 +128,7 @@ export class ContainerShim implements ShimHandlers {
       networkNamespace: this.sandbox.networkNamespace,
     };
     this.store.write(this.record);
-    this.running = await this.launcher.launch(this.sandbox, request.aborted);
+    this.running = await this.launcher.launch(this.sandbox, { aborted: request.aborted, whileBooting: loadShimApi });
     await this.running.agent.addContainer(this.running.container);
     const { cgroup } = this.running.container;
     if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);

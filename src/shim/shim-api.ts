@@ -4,8 +4,8 @@
  * client fails exactly as the shim did.
  */
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
+import type * as ProtoLoader from '@grpc/proto-loader';
 import { ErrorCode, RunvError } from '../core/errors';
 import { PACKAGE_ROOT } from '../runtime/runtime-config';
 
@@ -71,22 +71,35 @@ export interface ShimHandlers {
   exec(stream: ExecStream): void;
 }
 
-let loadedService: grpc.ServiceDefinition | undefined;
-
-/** Parsed once per process: the .proto file is read on first use only. */
-function shimService(): grpc.ServiceDefinition {
-  loadedService ??= loadShimService();
-  return loadedService;
+interface ShimApi {
+  readonly grpc: typeof grpc;
+  readonly service: grpc.ServiceDefinition;
 }
 
-function loadShimService(): grpc.ServiceDefinition {
+let loaded: ShimApi | undefined;
+
+/**
+ * grpc-js, proto-loader and the parsed .proto file, loaded on first use: that costs ~70 ms,
+ * which a command that never serves nor calls a shim should not pay, and which a foreground
+ * run pays while its VM boots (ContainerShim), off the path of its start.
+ */
+export function loadShimApi(): ShimApi {
+  loaded ??= loadNow();
+  return loaded;
+}
+
+function loadNow(): ShimApi {
+  // require, not import(): a ShimClient is made synchronously.
+  const grpcJs = require('@grpc/grpc-js') as typeof grpc;
+  const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
   const definition = protoLoader.loadSync(PROTO_FILE, { keepCase: false, longs: Number, defaults: true, oneofs: true });
-  const loaded = grpc.loadPackageDefinition(definition) as unknown as { runv: { shim: { v1: { Shim: grpc.ServiceClientConstructor } } } };
-  return loaded.runv.shim.v1.Shim.service;
+  const shim = grpcJs.loadPackageDefinition(definition) as unknown as { runv: { shim: { v1: { Shim: grpc.ServiceClientConstructor } } } };
+  return { grpc: grpcJs, service: shim.runv.shim.v1.Shim.service };
 }
 
 /** Serves the handlers on a unix socket until the returned server is shut down. */
 export async function serveShim(socket: string, handlers: ShimHandlers): Promise<grpc.Server> {
+  const { grpc, service } = loadShimApi();
   const server = new grpc.Server();
   const unary =
     <Req, Res>(handle: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
@@ -96,7 +109,7 @@ export async function serveShim(socket: string, handlers: ShimHandlers): Promise
         (error: Error) => callback(toServiceError(error)),
       );
     };
-  server.addService(shimService(), {
+  server.addService(service, {
     start: unary(async () => ({ warnings: await handlers.start() })),
     kill: unary(async (request: { signal: number; all: boolean }) => (await handlers.kill(request.signal, request.all), {})),
     pause: unary(async () => (await handlers.pause(), {})),
@@ -119,6 +132,7 @@ export function failExec(stream: ExecStream, error: Error): void {
 }
 
 function toServiceError(error: Error): Partial<grpc.ServiceError> {
+  const { grpc } = loadShimApi();
   const known = error instanceof RunvError ? error : new RunvError('internal', error.message);
   const metadata = new grpc.Metadata();
   metadata.set(CODE_KEY, known.code);
@@ -134,7 +148,8 @@ export class ShimClient {
     private readonly id: string,
     socket: string,
   ) {
-    const Client = grpc.makeGenericClientConstructor(shimService(), 'Shim');
+    const { grpc, service } = loadShimApi();
+    const Client = grpc.makeGenericClientConstructor(service, 'Shim');
     this.client = new Client(`unix://${socket}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
   }
 
@@ -176,7 +191,7 @@ export class ShimClient {
 
   /** The RunvError a failed call stands for; a shim that is gone means the container is not running. */
   fromServiceError(error: grpc.ServiceError): RunvError {
-    if (error.code === grpc.status.UNAVAILABLE) return new RunvError('invalid-state', `container ${JSON.stringify(this.id)} is not running`);
+    if (error.code === loadShimApi().grpc.status.UNAVAILABLE) return new RunvError('invalid-state', `container ${JSON.stringify(this.id)} is not running`);
     const code = error.metadata?.get(CODE_KEY)[0];
     const exitCode = Number(error.metadata?.get(EXIT_CODE_KEY)[0]);
     if (typeof code !== 'string') return new RunvError('internal', `shim of ${this.id}: ${error.details || error.message}`);

@@ -41,5 +41,5 @@ export default class ImageBuild extends RunvCommand<typeof ImageBuild> {
 function describe(image: ImageBuildResult): string {
   const { key, sizes, modules } = image.manifest;
   const state = image.upToDate ? ' (up to date)' : '';
-  return `image ${key}: vmlinux ${formatMiB(sizes.vmlinux)}, initrd ${formatMiB(sizes.initrd)} (${modules.length} modules) in ${image.dir}${state}`;
+  return `image ${key}: vmlinux ${formatMiB(sizes.vmlinux)}, initrd ${formatMiB(sizes.initrd)} (block: ${formatMiB(sizes.blockInitrd)}; ${modules.length} modules) in ${image.dir}${state}`;
 }

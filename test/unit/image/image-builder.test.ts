@@ -81,23 +81,13 @@ describe('ImageBuilder', () => {
     assert.ok(messages.includes(`kernel: extracting vmlinux from ${options.kernelPath} (gzip)`));
   });
 
-  it('lays out the initrd the way guest-init expects', async function () {
+  it('lays out the initrd the way guest-init expects, with the disk filesystems in the block one only', async function () {
     if (spawnSync('cpio', ['--version']).status !== 0) this.skip();
     const image = await build();
-    assert.deepEqual(initrdListing(image.initrd), [
-      'init',
-      'dev',
-      'proc',
-      'sys',
-      'run',
-      'tmp',
-      'root',
-      'lib',
-      'lib/modules',
-      'lib/modules/virtio.ko',
-      'lib/modules/virtio_pci.ko',
-      'lib/modules/9pnet.ko',
-      'lib/modules/9p.ko',
+    const common = ['init', 'dev', 'proc', 'sys', 'run', 'tmp', 'root', 'lib', 'lib/modules', 'lib/modules/virtio.ko', 'lib/modules/virtio_pci.ko', 'lib/modules/9pnet.ko', 'lib/modules/9p.ko'];
+    assert.deepEqual(initrdListing(image.initrd), [...common, 'lib/modules/load.order', 'lib/modules/virtiofs.order']);
+    assert.deepEqual(initrdListing(image.blockInitrd), [
+      ...common,
       'lib/modules/jbd2.ko',
       'lib/modules/ext4.ko',
       'lib/modules/load.order',
@@ -109,8 +99,8 @@ describe('ImageBuilder', () => {
     assert.equal(initrdFile(image.initrd, 'lib/modules/9p.ko'), 'fake 9p module\n');
     assert.equal(initrdFile(image.initrd, 'lib/modules/load.order'), 'virtio.ko\nvirtio_pci.ko\n9pnet.ko\n9p.ko\n');
     // A filesystem's own list, loaded when guest-init first mounts one; built-in ones need none.
-    assert.equal(initrdFile(image.initrd, 'lib/modules/ext4.order'), 'jbd2.ko\next4.ko\n');
-    assert.equal(initrdFile(image.initrd, 'lib/modules/xfs.order'), '');
+    assert.equal(initrdFile(image.blockInitrd, 'lib/modules/ext4.order'), 'jbd2.ko\next4.ko\n');
+    assert.equal(initrdFile(image.blockInitrd, 'lib/modules/xfs.order'), '');
   });
 
   it('does nothing when an image for the same inputs exists', async () => {
@@ -173,6 +163,13 @@ describe('ImageStore', () => {
     const built = await new ImageBuilder().build(options);
     const { upToDate: _, ...image } = built;
     assert.deepEqual(await new ImageStore().current(options.imagesDir), image);
+  });
+
+  it('takes an image without its block initrd, as an older layout wrote, for incomplete', async () => {
+    const options = fakeKernelTree(root);
+    const built = await new ImageBuilder().build(options);
+    unlinkSync(built.blockInitrd);
+    await assert.rejects(new ImageStore().current(options.imagesDir), { code: 'image-missing', message: /is incomplete: run `runv image build --force`/ });
   });
 
   it('says how to build an image when there is none', async () => {

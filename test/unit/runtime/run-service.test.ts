@@ -12,7 +12,9 @@ import { Hypervisor } from '../../../src/core/ports';
 import { createContainer } from '../../../src/di/container';
 import { defaultSpec } from '../../../src/oci/default-spec';
 import { LifecycleService } from '../../../src/lifecycle/lifecycle-service';
+import { sandboxFromBundle } from '../../../src/runtime/bundle';
 import { RunService } from '../../../src/runtime/run-service';
+import { SandboxLauncher } from '../../../src/runtime/sandbox-launcher';
 import { defaultRuntimeConfig, RuntimeConfig } from '../../../src/runtime/runtime-config';
 import { FakeHypervisor } from '../../fakes/fake-hypervisor';
 
@@ -21,7 +23,8 @@ function makeFakeImage(imagesDir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'vmlinux'), 'kernel');
   fs.writeFileSync(path.join(dir, 'initrd.img'), 'initrd!');
-  const manifest = { formatVersion: 1, key: 'k1', kernelVersion: '6.1.0-test', kernelPath: '/boot/vmlinuz-6.1.0-test', kernelCompression: 'xz', initPath: '/init', modules: [], sizes: { vmlinux: 6, initrd: 7 }, created: new Date(0).toISOString() };
+  fs.writeFileSync(path.join(dir, 'initrd-block.img'), 'block initrd!');
+  const manifest = { formatVersion: 3, key: 'k1', kernelVersion: '6.1.0-test', kernelPath: '/boot/vmlinuz-6.1.0-test', kernelCompression: 'xz', initPath: '/init', modules: [], sizes: { vmlinux: 6, initrd: 7, blockInitrd: 13 }, created: new Date(0).toISOString() };
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
   fs.symlinkSync('k1', path.join(imagesDir, 'current'));
 }
@@ -202,6 +205,19 @@ describe('run service (fake hypervisor, fake guest on a real socket)', () => {
   it('reports a missing program with exit code 127 and leaves nothing behind', async () => {
     await assert.rejects(run('c1', makeBundle(path.join(tmp, 'b'), ['/missing/prog'])).status, (e: RunvError) => e.exitCode === 127 && /No such file/.test(e.message));
     assertNothingLeft();
+  });
+
+  it('boots the initrd with the disk filesystems only a VM with a disk', async () => {
+    const launcher = services.get(SandboxLauncher);
+    const directory = sandboxFromBundle('c-dir', makeBundle(path.join(tmp, 'dir'), ['true']), { defaultStorage: '9p' });
+    const diskBundle = makeBundle(path.join(tmp, 'disk'), ['true']);
+    const disk = path.join(tmp, 'rootfs.xfs');
+    fs.writeFileSync(disk, Buffer.concat([Buffer.from('XFSB'), Buffer.alloc(4096)]));
+    const spec = JSON.parse(fs.readFileSync(path.join(diskBundle, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(diskBundle, 'config.json'), JSON.stringify({ ...spec, root: { path: disk } }));
+    const block = sandboxFromBundle('c-disk', diskBundle, { defaultStorage: 'block' });
+    assert.match(await launcher.domainXml(directory), new RegExp(`<initrd>${path.join(config.imagesDir, 'k1', 'initrd.img')}</initrd>`));
+    assert.match(await launcher.domainXml(block), new RegExp(`<initrd>${path.join(config.imagesDir, 'k1', 'initrd-block.img')}</initrd>`));
   });
 
   it('sends the container and its init process as the spec describes', async () => {
