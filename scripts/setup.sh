@@ -12,6 +12,8 @@ PACKAGES=(
   linux-image-amd64 busybox-static libxml2-utils xz-utils cpio build-essential pkg-config python3
   tini e2fsprogs xfsprogs
   podman conmon containerd runc docker.io containernetworking-plugins runsc jq iproute2 iperf3
+  # dpdk-testpmd, the vhost-user server of the NFV test: Debian ships it in dpdk-dev, not dpdk.
+  dpdk-dev
 )
 
 install_packages() {

@@ -209,7 +209,7 @@ describe('runv next to virsh and other libvirt users (real libvirtd, QEMU, virsh
   });
 });
 
-describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk QoS, hugepages (real VMs)', function () {
+describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk QoS, hugepages, vhost-user (real VMs)', function () {
   this.timeout(120_000);
   const partition = 'drvtenant';
   const dirs = () => fs.readdirSync('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}/machine`).filter((d) => fs.existsSync(d)).map((d) => `${d}/${partition}.partition`);
@@ -285,6 +285,54 @@ describe('NFV knobs that can run here: pinning, NUMA, a cgroup partition, disk Q
     } finally {
       runv(['delete', '--force', 'drv-huge']);
       fs.writeFileSync(pool, String(reserved));
+    }
+  });
+
+  it("gives the guest a vhost-user NIC on microvm whose frames reach the backend (dpdk-testpmd as the vhost-user server)", async () => {
+    const socket = path.join(work, 'vhu.sock');
+    // DPDK keeps its runtime files under /var/run/dpdk/<prefix>: a prefix of our own, removed after.
+    const prefix = `drv-vhu-${process.pid}`;
+    // No hugepages and no PCI: malloc'd memory and the vhost-user port alone. Line-buffered, so
+    // what testpmd prints arrives as it happens; it answers the commands written to its stdin.
+    const testpmd = spawn(
+      'stdbuf',
+      ['-oL', 'dpdk-testpmd', '--no-huge', '-m', '256', '--no-pci', '--file-prefix', prefix, '--vdev', `net_vhost0,iface=${socket}`, '-l', '0-1', '--', '-i', '--total-num-mbufs=2048', '--forward-mode=rxonly'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    testpmd.stdout!.on('data', (d) => (output += d));
+    testpmd.stderr!.on('data', (d) => (output += d));
+    const exited = new Promise((resolve) => testpmd.on('exit', resolve));
+    try {
+      await waitFor('testpmd to listen on the vhost-user socket', () => fs.existsSync(socket));
+      const b = makeBundle(path.join(work, 'vhu'), rootfs, (spec) => {
+        spec.process!.args = ['sleep', '600'];
+        spec.annotations = { 'io.runv.vhostuser': socket };
+      });
+      // Any host socket is the host's: only an operator lets a spec name one.
+      const config = path.join(work, 'vhu-config.json');
+      fs.writeFileSync(config, JSON.stringify({ allowedAnnotations: ['io.runv.vhostuser'] }));
+      await create('drv-vhu', b, '--config', config);
+      const xml = virsh('dumpxml', 'runv-drv-vhu');
+      assert.match(xml, /machine='microvm'/);
+      const mac = /<interface type='vhostuser'>\s*<mac address='([0-9a-f:]+)'\/>/.exec(xml)?.[1];
+      assert.ok(mac, `a vhost-user interface with a MAC in ${xml}`);
+      await waitFor("the guest's virtio-net driver to set the device up", () => output.includes('virtio is now ready for processing'));
+      runvOk(['start', 'drv-vhu']);
+      testpmd.stdin!.write('set verbose 1\nstart\n');
+      await waitFor('testpmd to receive', () => output.includes('rxonly packet forwarding'));
+      // Nothing answers the ARP requests (testpmd only receives), so arping's status is 1.
+      const seen = runvOk(['exec', 'drv-vhu', 'sh', '-c', 'ls /sys/class/net; readlink /sys/class/net/eth0/device/driver; cat /sys/class/net/eth0/address; ip link set eth0 up; ip addr add 192.0.2.1/24 dev eth0; arping -c 3 -I eth0 192.0.2.2 >/dev/null || true']);
+      assert.deepEqual(seen.trim().split('\n'), ['eth0', 'lo', '../../../../bus/virtio/drivers/virtio_net', mac]);
+      // ARP requests (ethertype 0x0806) from the guest's MAC, out through QEMU's shared memory.
+      await waitFor('the ARP requests at testpmd', () => new RegExp(`src=${mac} - dst=FF:FF:FF:FF:FF:FF - .*type=0x0806`, 'i').test(output));
+    } finally {
+      runv(['delete', '--force', 'drv-vhu']);
+      testpmd.stdin!.end('stop\nquit\n');
+      const timer = setTimeout(() => testpmd.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
     }
   });
 });
