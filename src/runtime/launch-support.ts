@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { RunvError } from '../core/errors';
-import { AgentClient } from '../agent/agent-client';
+import { AgentClient, AgentError } from '../agent/agent-client';
 import { Logger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { CleanupStack } from './cleanup-stack';
@@ -79,6 +79,36 @@ export function watchStart(w: StartWatch): { signal: AbortSignal; stop: () => vo
     );
   }, WATCH_INTERVAL_MS);
   return { signal: w.aborted ? AbortSignal.any([failed.signal, w.aborted]) : failed.signal, stop: () => clearInterval(watch) };
+}
+
+/**
+ * Waits for guest-init: for its channel (`connected`; `onAgent` takes it first, to close it on
+ * cleanup), then for its answer to hello, failing fast as `watch` says.
+ */
+export async function awaitGuest(connected: Promise<AgentClient>, watch: StartWatch, onAgent: (agent: AgentClient) => void): Promise<AgentClient> {
+  const { signal, stop } = watchStart(watch);
+  try {
+    const agent = await untilAborted(connected, signal);
+    onAgent(agent);
+    await agent.hello(signal);
+    return agent;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    if (error instanceof AgentError) throw error;
+    // The channel usually closes before the watch sees the domain gone: say what happened.
+    throw watch.failure(watch.stopped);
+  } finally {
+    stop();
+  }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inject, injectable } from 'inversify';
-import { AgentClient, AgentError } from '../agent/agent-client';
+import { AgentClient } from '../agent/agent-client';
 import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { SandboxModel } from '../core/model';
@@ -10,7 +10,7 @@ import { domainName, LXC_AGENT_SOCKET, LXC_GUEST_INIT, sandboxToLxcDomain } from
 import { buildLxcDomainXml } from '../hypervisor/domain-xml';
 import { lxcContainer } from '../storage/storage-plan';
 import { CleanupStack } from './cleanup-stack';
-import { createOwnedDomain, lastLine, readTemplate, shutDown, watchStart } from './launch-support';
+import { awaitGuest, createOwnedDomain, lastLine, readTemplate, shutDown } from './launch-support';
 import { PACKAGE_ROOT, RuntimeConfig } from './runtime-config';
 import type { RunningSandbox } from './sandbox-launcher';
 import { sandboxPaths } from './sandbox-paths';
@@ -59,32 +59,14 @@ export class LxcLauncher {
       cleanup.push('stop listening for guest-init', () => guest.close());
       await createOwnedDomain(this.hypervisor, sandbox.id, name, xml, cleanup);
       this.log.debug('hypervisor', 'LXC domain started', { id: sandbox.id, domain: name });
-      const agent = await this.waitForGuest(guest.accepted, name, cleanup, aborted);
+      const watch = { hypervisor: this.hypervisor, name, timeoutMs: this.config.bootTimeoutMs, stopped: 'the container stopped while starting', failure: (what: string) => startFailure(what, name), aborted };
+      const agent = await awaitGuest(guest.accepted, watch, (a) => cleanup.push('close agent channel', () => a.close()));
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
       return { agent, container: lxcContainer(sandbox), teardown: () => shutDown(this.hypervisor, agent, name, cleanup, this.log) };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });
       await cleanup.run();
       throw error;
-    }
-  }
-
-  /** Waits for guest-init to connect and answer, failing fast if the domain ends or the time is up. */
-  private async waitForGuest(accepted: Promise<AgentClient>, name: string, cleanup: CleanupStack, aborted?: AbortSignal): Promise<AgentClient> {
-    const stopped = 'the container stopped while starting';
-    const failure = (what: string): RunvError => startFailure(what, name);
-    const { signal, stop } = watchStart({ hypervisor: this.hypervisor, name, timeoutMs: this.config.bootTimeoutMs, stopped, failure, aborted });
-    try {
-      const agent = await untilAborted(accepted, signal);
-      cleanup.push('close agent channel', () => agent.close());
-      await agent.hello(signal);
-      return agent;
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (error instanceof AgentError) throw error;
-      throw failure(stopped);
-    } finally {
-      stop();
     }
   }
 }
@@ -102,14 +84,6 @@ function prepareRunvDir(dir: string, cleanup: CleanupStack): void {
   }
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** Names the failure and quotes libvirt_lxc's last log line, where a failed start says why. */
 function startFailure(what: string, name: string): RunvError {

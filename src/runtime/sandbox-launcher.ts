@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { inject, injectable } from 'inversify';
-import { AgentClient, AgentError } from '../agent/agent-client';
+import { AgentClient } from '../agent/agent-client';
 import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { ContainerModel, SandboxModel } from '../core/model';
@@ -18,7 +18,7 @@ import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
 import { inUse } from './state-dir';
-import { createOwnedDomain, lastLine, readTemplate, shutDown, watchStart } from './launch-support';
+import { awaitGuest, createOwnedDomain, lastLine, readTemplate, shutDown } from './launch-support';
 import { LxcLauncher } from './lxc-launcher';
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
@@ -112,9 +112,8 @@ export class SandboxLauncher {
       await this.network.connect(sandbox.id, network, cleanup);
       aborted?.throwIfAborted();
       options.whileBooting?.();
-      const agent = await AgentClient.connect(paths.agentSocket);
-      cleanup.push('close agent channel', () => agent.close());
-      await this.waitForGuest(agent, model.name, paths, aborted);
+      const watch = { hypervisor: this.hypervisor, name: model.name, timeoutMs: this.config.bootTimeoutMs, stopped: 'the VM stopped while booting', failure: (what: string) => bootFailure(what, paths), aborted };
+      const agent = await awaitGuest(AgentClient.connect(paths.agentSocket), watch, (a) => cleanup.push('close agent channel', () => a.close()));
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
       for (const link of network.links) await agent.addInterface(link);
       return { agent, container: storage.container, teardown: () => shutDown(this.hypervisor, agent, model.name, cleanup, this.log) };
@@ -125,22 +124,6 @@ export class SandboxLauncher {
     }
   }
 
-  /** Waits for guest-init's hello, failing fast if the VM dies, the boot takes too long, or the user aborts. */
-  private async waitForGuest(agent: AgentClient, name: string, paths: SandboxPaths, aborted?: AbortSignal): Promise<void> {
-    const stopped = 'the VM stopped while booting';
-    const failure = (what: string): RunvError => bootFailure(what, paths);
-    const { signal, stop } = watchStart({ hypervisor: this.hypervisor, name, timeoutMs: this.config.bootTimeoutMs, stopped, failure, aborted });
-    try {
-      await agent.hello(signal);
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (error instanceof AgentError) throw error;
-      // The channel usually closes before the watch sees the VM gone: say what happened.
-      throw failure(stopped);
-    } finally {
-      stop();
-    }
-  }
 }
 
 function prepareSocket(socket: string, cleanup: CleanupStack): void {
