@@ -68,7 +68,7 @@ describe('runv commands', function () {
       assert.equal(first.status, 0, first.stderr);
       assert.match(first.stderr, /kernel: extracting vmlinux from \/boot\/vmlinuz-/);
       assert.match(first.stderr, /modules: \d+ \(.*9p.*\)/);
-      assert.match(first.stdout, /^image [0-9a-f]{16}: vmlinux [\d.]+ MiB, initrd [\d.]+ MiB \(\d+ modules\)/);
+      assert.match(first.stdout, /^image [0-9a-f]{16}: vmlinux [\d.]+ MiB, initrd [\d.]+ MiB \(block: [\d.]+ MiB; \d+ modules\)/);
       const second = runv('image', 'build', '--images-dir', images);
       assert.match(second.stdout, /up to date/);
       assert.equal(fs.readdirSync(images).filter((f) => !f.startsWith('.')).length, 2, 'one image and the current link');
