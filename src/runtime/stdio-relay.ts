@@ -30,9 +30,11 @@ export class StdioRelay {
 
   /**
    * Listens before `start` is called: a short-lived process's output and exit can arrive in the
-   * same read as the guest's OK to its start.
+   * same read as the guest's OK to its start. Resolves only once `start` is done as well, so
+   * whatever it does with the start happens before the caller hears of the exit.
    */
   run(start: () => Promise<unknown>): Promise<ProcessExit> {
+    let started: Promise<unknown> = Promise.resolve();
     return new Promise((resolve, reject) => {
       const { stdout, stderr } = this.stdio;
       const onStdout = (out: ProcessOutput): void => this.forward(out, stdout);
@@ -43,7 +45,7 @@ export class StdioRelay {
         if (!this.isMine(exit)) return;
         this.stop();
         // Exit comes after the last output: wait until it has been written out.
-        stdout.write('', () => resolve(exit));
+        stdout.write('', () => void started.then(() => resolve(exit), () => undefined));
       };
       const onClose = (): void => {
         this.stop();
@@ -57,7 +59,8 @@ export class StdioRelay {
       this.agent.on('stdout', onStdout).on('stderr', onStderr).on('exit', onExit).on('close', onClose);
       stdout.on('error', onStdoutError);
       stderr.on('error', onStderrError);
-      start().then(
+      started = start();
+      started.then(
         () => this.pumpStdin(),
         (error) => {
           this.stop();

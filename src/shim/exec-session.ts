@@ -55,18 +55,12 @@ export class ExecSession {
       this.processId = execId;
       const model = processModel(oci, { containerId: this.containerId, processId: execId, init: false });
       const relay = new StdioRelay(this.agent, this.containerId, execId, { stdin: this.stdin, stdout: this.output('stdout'), stderr: this.output('stderr') });
-      let started: Promise<void> = Promise.resolve();
       relay
-        .run(() =>
-          (started = this.agent.startProcess(model).then((pid) => {
-            this.stream.write({ startedPid: pid });
-            this.hostPid(hostPid);
-          })),
-        )
-        .then(async (exit) => {
-          // A quick process's exit can arrive in the same read as the OK to its start: the
-          // client hears that it started first.
-          await started;
+        .run(async () => {
+          this.stream.write({ startedPid: await this.agent.startProcess(model) });
+          this.hostPid(hostPid);
+        })
+        .then((exit) => {
           this.hostPid(undefined);
           this.exited = true;
           this.stream.write({ exitStatus: exit.status });
