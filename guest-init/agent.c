@@ -190,16 +190,19 @@ out:
 
 static void handle_hello(struct agent *a, const struct frame *f, struct reply *r)
 {
-	uint32_t version;
+	uint32_t version, probe = 0;
 
 	r->version = RUNV_PROTOCOL_VERSION;
-	if (find_u32(f->payload, f->len, RUNV_A_VERSION, true, &version, r) < 0)
+	if (find_u32(f->payload, f->len, RUNV_A_VERSION, true, &version, r) < 0 ||
+	    find_u32(f->payload, f->len, RUNV_A_PROBE, false, &probe, r) < 0)
 		return;
 	if (version != RUNV_PROTOCOL_VERSION) {
 		reply_error(r, EPROTONOSUPPORT, "protocol version %u not supported", version);
 		return;
 	}
-	a->hello_seen = true;
+	/* A probe (a warm pool checking a booted VM) is no owner: its leaving does not end the VM. */
+	if (!probe)
+		a->hello_seen = true;
 }
 
 static bool is_kernel_fs(const char *type)
@@ -231,22 +234,27 @@ static bool valid_mount_dest(const char *dest)
 
 static char **collect_strs(const uint8_t *p, size_t len, uint16_t tag, struct reply *r);
 
-/* A bind source is a path inside one of the container's shares: relative, with no "..". */
-static int bind_source(struct container *c, struct mount_entry *m, struct reply *r)
+/* A path inside one of the container's shares ("<share name>/<path>"): relative, with no "..". */
+static char *share_path(const struct container *c, const char *rel)
 {
 	char path[PATH_MAX];
-	char *abs;
 
-	if (!m->source || m->source[0] == '/' ||
-	    strstr(m->source, "..") ||
-	    snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/shares/%s", c->id, m->source) >=
+	if (!rel || rel[0] == '/' || strstr(rel, "..") ||
+	    snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/shares/%s", c->id, rel) >=
 		    (int)sizeof(path)) {
-		reply_error(r, EINVAL, "bad bind MOUNT_SOURCE %s", m->source ? m->source : "");
-		return -1;
+		errno = EINVAL;
+		return NULL;
 	}
-	abs = strdup(path);
+	return strdup(path);
+}
+
+static int bind_source(struct container *c, struct mount_entry *m, struct reply *r)
+{
+	char *abs = share_path(c, m->source);
+
 	if (!abs) {
-		reply_error(r, ENOMEM, "out of memory");
+		reply_error(r, errno, "bad bind MOUNT_SOURCE %s: %s", m->source ? m->source : "",
+			    strerror(errno));
 		return -1;
 	}
 	free(m->source);
@@ -368,8 +376,19 @@ static int setup_rootfs(struct container *c, const struct frame *f, struct reply
 		rc = container_mount_rootfs(c, source, fstype, options ? options : "", r);
 		goto out;
 	}
-	if (source[0] != '/' || stat(source, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		reply_error(r, ENOTDIR, "rootfs %s is not an absolute path to a directory", source);
+	/* A relative source is a directory inside a share: a booted VM's rootfs (warm pool). */
+	if (source[0] != '/') {
+		char *inside = share_path(c, source);
+
+		if (!inside) {
+			reply_error(r, errno, "bad ROOTFS_SOURCE %s: %s", source, strerror(errno));
+			goto out;
+		}
+		free(source);
+		source = inside;
+	}
+	if (stat(source, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		reply_error(r, ENOTDIR, "rootfs %s is not a directory", source);
 		goto out;
 	}
 	c->rootfs = source;
@@ -412,8 +431,8 @@ static void handle_add_container(struct agent *a, const struct frame *f, struct 
 	c->masked_paths = collect_strs(f->payload, f->len, RUNV_A_MASKED_PATH, r);
 	c->readonly_paths = c->masked_paths ?
 		collect_strs(f->payload, f->len, RUNV_A_READONLY_PATH, r) : NULL;
-	if (!c->readonly_paths || parse_mounts(c, f, r) < 0 || setup_rootfs(c, f, r) < 0 ||
-	    mount_shares(c, f, r) < 0 || container_resolve_mounts(c, r) < 0)
+	if (!c->readonly_paths || parse_mounts(c, f, r) < 0 || mount_shares(c, f, r) < 0 ||
+	    setup_rootfs(c, f, r) < 0 || container_resolve_mounts(c, r) < 0)
 		goto fail;
 	if (a->cgroups && cgroup_create(c) < 0)
 		LOG_ERRNO("container %s: no cgroup, it runs without limits", c->id);

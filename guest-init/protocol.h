@@ -112,6 +112,7 @@ enum runv_tag {
 	RUNV_A_CGROUP_FILE = 64,   /* nested: CGROUP_FILE_NAME, CGROUP_FILE_VALUE?; repeated */
 	RUNV_A_CGROUP_FILE_NAME = 65, /* str, "memory.max", ... */
 	RUNV_A_CGROUP_FILE_VALUE = 66, /* str */
+	RUNV_A_PROBE = 67,         /* u32 flag: a HELLO that only checks the guest answers */
 };
 
 #endif

@@ -112,16 +112,17 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
 
   /**
    * Says hello until the guest answers: bytes sent before guest-init opens its port are dropped,
-   * so one hello may be lost. Resolves with the guest's protocol version.
+   * so one hello may be lost. Resolves with the guest's protocol version. A `probe` only checks
+   * that the guest answers: guest-init does not power off when the prober leaves (a warm pool).
    */
-  async hello(signal?: AbortSignal): Promise<number> {
+  async hello(signal?: AbortSignal, probe = false): Promise<number> {
     const helloIds: number[] = [];
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const answered = new Promise<AttributeReader>((resolve, reject) => {
       const send = (): void => {
         helloIds.push(this.nextId);
-        this.request(MessageType.Hello, [attr.u32(Tag.Version, PROTOCOL_VERSION)]).then(resolve, (error) => {
+        this.request(MessageType.Hello, [attr.u32(Tag.Version, PROTOCOL_VERSION), ...(probe ? [attr.u32(Tag.Probe, 1)] : [])]).then(resolve, (error) => {
           if (error instanceof AgentError || this.closed) reject(error);
         });
         timer = setTimeout(send, HELLO_INTERVAL_MS);

@@ -94,6 +94,8 @@ export enum Tag {
   CgroupFile = 64,
   CgroupFileName = 65,
   CgroupFileValue = 66,
+  /** u32 flag on HELLO: a check that the guest answers, by a host that is not the VM's owner. */
+  Probe = 67,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */

@@ -343,6 +343,13 @@ describe('guest-init (standalone, --connect)', function () {
       assert.equal(error.errno, errno.ENOTDIR);
     });
 
+    it('takes a relative rootfs as a directory inside one of its shares, and refuses one that climbs out (EINVAL)', async () => {
+      assert.equal((await rejection(guest.addContainer('box', 'pool/rootfs'))).errno, errno.ENOTDIR, 'no share holds it');
+      const error = await rejection(guest.addContainer('box', 'pool/../../../etc'));
+      assert.equal(error.errno, errno.EINVAL);
+      assert.match(error.message, /bad ROOTFS_SOURCE pool\/\.\.\/\.\.\/\.\.\/etc/);
+    });
+
     it('refuses a container id that is already taken (EEXIST)', async () => {
       const error = await rejection(guest.addContainer('c', '/'));
       assert.equal(error.errno, Errno.EEXIST);

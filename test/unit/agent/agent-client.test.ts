@@ -111,6 +111,13 @@ describe('AgentClient against a scripted guest', () => {
       assert.equal(guest.ofType(MessageType.Hello).length, 3, 'no hello after the answer');
     });
 
+    it('marks a probe, which only checks that the guest answers, and no other hello', async () => {
+      guest.answer = (f) => guest.send(MessageType.Ok, f.id, [attr.u32(Tag.Version, PROTOCOL_VERSION)]);
+      await client.hello(undefined, true);
+      await client.hello();
+      assert.deepEqual(guest.ofType(MessageType.Hello).map((f) => reader(f).u32(Tag.Probe)), [1, undefined]);
+    });
+
     it('ignores late replies to earlier hellos without answering them', async () => {
       guest.answer = (f) => {
         if (f.type === MessageType.Hello && guest.ofType(MessageType.Hello).length === 2) guest.send(MessageType.Ok, f.id, [attr.u32(Tag.Version, 1)]);
