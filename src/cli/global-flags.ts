@@ -6,7 +6,7 @@
 /** RunvCommand's global flags that take a value (a unit test keeps the two in step). */
 export const VALUE_FLAGS = new Set(['--root', '--images-dir', '--template-dir', '--libvirt-uri', '--config', '--driver', '--accel', '--log', '--log-format', '--rootless']);
 /** Commands with a topic take two words: `image build`. */
-const TOPICS = new Set(['image']);
+const TOPICS = new Set(['image', 'pool']);
 
 export function hoistGlobalFlags(argv: string[]): string[] {
   const leading: string[] = [];

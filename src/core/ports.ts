@@ -20,6 +20,8 @@ export interface DomainOwner {
   id: string;
   bundle: string;
   root: string;
+  /** A warm pool's VM (src/pool): `id` names the pool VM, not a container. */
+  pool?: boolean;
 }
 
 export interface OwnedDomain {

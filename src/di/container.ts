@@ -13,6 +13,7 @@ import { LxcLauncher } from '../runtime/lxc-launcher';
 import { SandboxLauncher } from '../runtime/sandbox-launcher';
 import { ContainerShim } from '../shim/container-shim';
 import { LifecycleService } from '../lifecycle/lifecycle-service';
+import { VmPool } from '../pool/vm-pool';
 import { StorageService } from '../storage/storage-service';
 
 /**
@@ -29,6 +30,7 @@ export function createContainer(config: RuntimeConfig, logger: Logger = silentLo
   container.bind(StorageService).toSelf().inSingletonScope();
   container.bind(NetworkService).toSelf().inSingletonScope();
   container.bind(LxcLauncher).toSelf().inSingletonScope();
+  container.bind(VmPool).toSelf().inSingletonScope();
   container.bind(SandboxLauncher).toSelf().inSingletonScope();
   container.bind(RunService).toSelf().inSingletonScope();
   container.bind(HostChecks).toSelf().inSingletonScope();

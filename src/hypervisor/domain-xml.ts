@@ -80,7 +80,8 @@ export async function ownerOf(xml: string): Promise<DomainOwner | undefined> {
     return typeof value === 'string' ? value : undefined;
   };
   const [id, bundle, root] = [text('id'), text('bundle'), text('root')];
-  return id && bundle && root ? { id, bundle, root } : undefined;
+  if (!id || !bundle || !root) return undefined;
+  return text('pool') === 'true' ? { id, bundle, root, pool: true } : { id, bundle, root };
 }
 
 async function parseTemplate(template: string, templateFile: string): Promise<XmlNode> {
@@ -121,7 +122,7 @@ function appendTo(parent: XmlNode, name: string, ...nodes: XmlNode[]): void {
 }
 
 function metadataOf(owner: DomainOwner): XmlNode {
-  return { $: { 'xmlns:runv': METADATA_NAMESPACE }, 'runv:id': [owner.id], 'runv:bundle': [owner.bundle], 'runv:root': [owner.root] };
+  return { $: { 'xmlns:runv': METADATA_NAMESPACE }, 'runv:id': [owner.id], 'runv:bundle': [owner.bundle], 'runv:root': [owner.root], ...(owner.pool ? { 'runv:pool': ['true'] } : {}) };
 }
 
 /**

@@ -27,6 +27,8 @@ export interface ContainerRecord {
   poststop?: Hook[];
   /** The caller's netns, where the container's taps went: delete looks there after a dead shim. */
   networkNamespace?: string;
+  /** The warm pool's VM the container took (src/pool), instead of a `runv-<id>` of its own. */
+  pooledVm?: string;
 }
 
 const NEXT: Readonly<Record<ContainerStatus, readonly ContainerStatus[]>> = {

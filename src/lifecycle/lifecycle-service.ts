@@ -5,6 +5,8 @@ import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { DomainState, Hypervisor } from '../core/ports';
 import { domainName } from '../hypervisor/domain-model';
+import { poolVmPaths } from '../pool/pool-layout';
+import { VmPool } from '../pool/vm-pool';
 import { NetworkService } from '../network/network-service';
 import { sandboxFromBundle } from '../runtime/bundle';
 import { RuntimeConfig, translateDefaults } from '../runtime/runtime-config';
@@ -50,6 +52,7 @@ export class LifecycleService {
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
     @inject(StorageService) private readonly storage: StorageService,
     @inject(NetworkService) private readonly network: NetworkService,
+    @inject(VmPool) private readonly pool: VmPool,
     @inject(Logger) private readonly log: Logger,
   ) {
     this.store = new StateStore(config);
@@ -150,7 +153,10 @@ export class LifecycleService {
       record = this.store.read(id);
     }
     // A shim that recorded the exit tore its VM, binds and taps down; one that died did not.
-    if (record.exitStatus === undefined) await this.destroyOwnDomain(id, record.networkNamespace);
+    if (record.exitStatus === undefined) {
+      if (record.pooledVm) await this.pool.release(record.pooledVm);
+      else await this.destroyOwnDomain(id, record.networkNamespace);
+    }
     this.removeHostFiles(id);
     this.log.debug('lifecycle', 'container deleted', { id });
     return runHostHooksWarning('poststop', record.poststop, toOciState({ ...record, status: 'stopped' }));
@@ -164,7 +170,7 @@ export class LifecycleService {
     const records = this.store.list();
     const known = new Set(records.map((r) => r.id));
     const orphans = (await this.hypervisor.listOwned())
-      .filter((d) => d.owner.root === this.config.root && !known.has(d.owner.id))
+      .filter((d) => d.owner.root === this.config.root && !d.owner.pool && !known.has(d.owner.id))
       .map((d) => recoveredRecord(d.owner.id, d.owner.bundle, d.state));
     return [...records, ...orphans].sort((a, b) => a.id.localeCompare(b.id));
   }
@@ -175,8 +181,9 @@ export class LifecycleService {
    */
   async consoleLog(id: string): Promise<{ file: string; live: boolean }> {
     const record = this.store.read(id);
-    const live = record.status !== 'stopped' && (await this.hypervisor.stateOf(domainName(id))) !== undefined;
-    return { file: sandboxPaths(this.config, id).consoleLog, live };
+    const vm = record.pooledVm ? poolVmPaths(this.config, record.pooledVm) : { domain: domainName(id), consoleLog: sandboxPaths(this.config, id).consoleLog };
+    const live = record.status !== 'stopped' && (await this.hypervisor.stateOf(vm.domain)) !== undefined;
+    return { file: vm.consoleLog, live };
   }
 
   /**

@@ -9,7 +9,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/runv/config.json';
 /**
  * The operator's settings for every container of the host: `{"driver": "qemu", "libvirtUri":
  * "qemu:///system", "templateDir": "/etc/runv/templates", "storage": {"driver": "9p"},
- * "annotations": {"io.runv.partition": "/machine/runv"}}`; flags override them.
+ * "annotations": {"io.runv.partition": "/machine/runv"}, "pool": {"size": 2}}`; flags override them.
  * A file that was asked for by name must exist; the default one may be absent.
  */
 export function readConfigFile(file: string | undefined): Partial<RuntimeConfig> {
@@ -40,6 +40,7 @@ export function parseConfigFile(text: string, name: string): Partial<RuntimeConf
   if (raw?.libvirtUri !== undefined) config.libvirtUri = aString(raw.libvirtUri, 'libvirtUri', bad);
   if (raw?.templateDir !== undefined) config.templateDir = aString(raw.templateDir, 'templateDir', bad);
   if (raw?.annotations !== undefined) config.annotations = stringMap(raw.annotations, bad);
+  if (raw?.pool?.size !== undefined) config.poolSize = poolSize(raw.pool.size, bad);
   if (raw?.allowedAnnotations !== undefined) config.allowedAnnotations = stringList(raw.allowedAnnotations, 'allowedAnnotations', bad);
   return config;
 }
@@ -52,6 +53,15 @@ interface ConfigFile {
   templateDir?: unknown;
   annotations?: unknown;
   allowedAnnotations?: unknown;
+  pool?: { size?: unknown };
+}
+
+/** A warm pool of more than a few VMs would only hold memory: each waits with its whole RAM. */
+export const MAX_POOL_SIZE = 16;
+
+function poolSize(value: unknown, bad: (problem: string) => RunvError): number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_POOL_SIZE) throw bad(`pool.size must be an integer from 0 to ${MAX_POOL_SIZE}`);
+  return value as number;
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], key: string, bad: (problem: string) => RunvError): T {

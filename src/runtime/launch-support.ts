@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { RunvError } from '../core/errors';
 import { AgentClient, AgentError } from '../agent/agent-client';
 import { Logger } from '../core/logger';
@@ -14,6 +15,12 @@ export function readTemplate(file: string): string {
   } catch (error) {
     throw new RunvError('not-found', `template ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (error as Error).message}`);
   }
+}
+
+/** One template per driver, `<driver>.xml` in the templates directory, which operators own. */
+export function driverTemplate(templateDir: string, driver: string): { template: string; templateFile: string } {
+  const templateFile = path.join(templateDir, `${driver}.xml`);
+  return { template: readTemplate(templateFile), templateFile };
 }
 
 /**
@@ -83,14 +90,14 @@ export function watchStart(w: StartWatch): { signal: AbortSignal; stop: () => vo
 
 /**
  * Waits for guest-init: for its channel (`connected`; `onAgent` takes it first, to close it on
- * cleanup), then for its answer to hello, failing fast as `watch` says.
+ * cleanup), then for its answer to hello (a probe's, for a pool VM), failing fast as `watch` says.
  */
-export async function awaitGuest(connected: Promise<AgentClient>, watch: StartWatch, onAgent: (agent: AgentClient) => void): Promise<AgentClient> {
+export async function awaitGuest(connected: Promise<AgentClient>, watch: StartWatch, onAgent: (agent: AgentClient) => void, probe = false): Promise<AgentClient> {
   const { signal, stop } = watchStart(watch);
   try {
     const agent = await untilAborted(connected, signal);
     onAgent(agent);
-    await agent.hello(signal);
+    await agent.hello(signal, probe);
     return agent;
   } catch (error) {
     if (signal.aborted) throw signal.reason;

@@ -62,7 +62,8 @@ export class LxcLauncher {
       const watch = { hypervisor: this.hypervisor, name, timeoutMs: this.config.bootTimeoutMs, stopped: 'the container stopped while starting', failure: (what: string) => startFailure(what, name), aborted };
       const agent = await awaitGuest(guest.accepted, watch, (a) => cleanup.push('close agent channel', () => a.close()));
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
-      return { agent, container: lxcContainer(sandbox), teardown: () => shutDown(this.hypervisor, agent, name, cleanup, this.log) };
+      const teardown = (): Promise<void> => shutDown(this.hypervisor, agent, name, cleanup, this.log);
+      return { agent, container: lxcContainer(sandbox), domain: name, consoleLog: sandboxPaths(this.config, sandbox.id).consoleLog, teardown };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });
       await cleanup.run();

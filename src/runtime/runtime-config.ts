@@ -26,6 +26,8 @@ export interface RuntimeConfig {
   allowedAnnotations: string[];
   /** Per-container directories of bind-mount sources, shared with the VM: short and fixed, like socketDir. */
   shareDir: string;
+  /** How many booted VMs the warm pool keeps waiting (src/pool); 0: no pool is kept filled. */
+  poolSize: number;
 }
 
 export const RuntimeConfig = Symbol.for('runv.RuntimeConfig');
@@ -48,6 +50,7 @@ export function defaultRuntimeConfig(overrides: Partial<RuntimeConfig> = {}): Ru
     annotations: {},
     allowedAnnotations: [],
     shareDir: path.join(DEFAULT_ROOT, 'shares'),
+    poolSize: 0,
     ...stripUndefined(overrides),
   };
   // Paths end up in domain XML, which libvirtd resolves from its own working directory.

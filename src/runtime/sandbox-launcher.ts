@@ -18,14 +18,24 @@ import { CleanupStack } from './cleanup-stack';
 import { RuntimeConfig } from './runtime-config';
 import { SandboxPaths, sandboxPaths } from './sandbox-paths';
 import { inUse } from './state-dir';
-import { awaitGuest, createOwnedDomain, lastLine, readTemplate, shutDown } from './launch-support';
+import { awaitGuest, createOwnedDomain, driverTemplate, lastLine, shutDown } from './launch-support';
 import { LxcLauncher } from './lxc-launcher';
+import { VmPool } from '../pool/vm-pool';
+import { POOL_ROOTFS_ENTRY, shapeOf } from '../pool/pool-layout';
+import { pooledContainer, whyNotPooled } from '../pool/pooled-container';
+import { bindEntry } from '../storage/host-mounts';
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
 export interface RunningSandbox {
   readonly agent: AgentClient;
   /** The container as the guest is to add it, its storage decided. */
   readonly container: ContainerModel;
+  /** The libvirt domain: `runv-<id>`, or the warm pool's VM the container took. */
+  readonly domain: string;
+  /** Where the VM's console is logged. */
+  readonly consoleLog: string;
+  /** The pool VM's name (src/pool), when the container took one instead of booting its own. */
+  readonly pooledVm?: string;
   /** Powers the VM off (cleanly if the guest answers) and removes every file made for it. */
   teardown(): Promise<void>;
 }
@@ -43,6 +53,8 @@ export interface LaunchOptions {
 export interface DomainDescription {
   model: DomainModel;
   xml: string;
+  /** The driver's template the XML was built from. */
+  template: string;
   paths: SandboxPaths;
   storage: StoragePlan;
   network: SandboxNetwork;
@@ -57,6 +69,7 @@ export class SandboxLauncher {
     @inject(StorageService) private readonly storage: StorageService,
     @inject(NetworkService) private readonly network: NetworkService,
     @inject(LxcLauncher) private readonly lxc: LxcLauncher,
+    @inject(VmPool) private readonly pool: VmPool,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
@@ -82,14 +95,8 @@ export class SandboxLauncher {
     const initrd = storage.disks.length > 0 ? image.blockInitrd : image.initrd;
     const host = { kernel: image.kernel, initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces, tscKhz: hostTscKhz(), root: this.config.root };
     const model = sandboxToDomain(sandbox, storage, type, host);
-    const { template, templateFile } = this.template(type);
-    return { model, xml: await buildDomainXml(template, templateFile, model), paths, storage, network };
-  }
-
-  /** One template per driver, `<driver>.xml` in the templates directory, which operators own. */
-  private template(type: DomainType): { template: string; templateFile: string } {
-    const templateFile = path.join(this.config.templateDir, `${type}.xml`);
-    return { template: readTemplate(templateFile), templateFile };
+    const { template, templateFile } = driverTemplate(this.config.templateDir, type);
+    return { model, xml: await buildDomainXml(template, templateFile, model), template, paths, storage, network };
   }
 
   /**
@@ -100,7 +107,10 @@ export class SandboxLauncher {
     const { aborted } = options;
     const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
     if (type === 'lxc') return this.lxc.launch(sandbox, aborted);
-    const { model, xml, paths, storage, network } = await this.describe(sandbox, type);
+    const description = await this.describe(sandbox, type);
+    const pooled = await this.fromPool(sandbox, description, aborted);
+    if (pooled) return pooled;
+    const { model, xml, paths, storage, network } = description;
     const cleanup = new CleanupStack();
     try {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
@@ -116,7 +126,8 @@ export class SandboxLauncher {
       const agent = await awaitGuest(AgentClient.connect(paths.agentSocket), watch, (a) => cleanup.push('close agent channel', () => a.close()));
       this.log.debug('agent', 'guest-init answered', { id: sandbox.id });
       for (const link of network.links) await agent.addInterface(link);
-      return { agent, container: storage.container, teardown: () => shutDown(this.hypervisor, agent, model.name, cleanup, this.log) };
+      const teardown = (): Promise<void> => shutDown(this.hypervisor, agent, model.name, cleanup, this.log);
+      return { agent, container: storage.container, domain: model.name, consoleLog: paths.consoleLog, teardown };
     } catch (error) {
       this.log.debug('runtime', `start failed, cleaning up: ${(error as Error).message}`, { id: sandbox.id });
       await cleanup.run();
@@ -124,6 +135,40 @@ export class SandboxLauncher {
     }
   }
 
+
+  /**
+   * Gives the container a booted VM of the warm pool when one of its shape waits: its rootfs and
+   * bind sources are bound under the VM's share, and a filler boots the VM's successor. Undefined
+   * when none fits or the one taken fails (the caller boots a VM of its own then).
+   */
+  private async fromPool(sandbox: SandboxModel, cold: DomainDescription, aborted?: AbortSignal): Promise<RunningSandbox | undefined> {
+    const why = whyNotPooled(sandbox.rootfsPath, cold);
+    if (why) {
+      this.log.debug('pool', `no pool VM: ${why}`, { id: sandbox.id });
+      return undefined;
+    }
+    const vm = await this.pool.claim(shapeOf(cold.model, cold.template), sandbox.id);
+    if (!vm) return undefined;
+    this.log.debug('pool', `took ${vm.paths.domain}`, { id: sandbox.id });
+    this.pool.refillInBackground();
+    const { paths } = vm;
+    const cleanup = new CleanupStack();
+    cleanup.push('release the pool VM', () => this.pool.release(paths.name));
+    try {
+      await bindEntry(paths.share, { source: sandbox.rootfsPath, entry: POOL_ROOTFS_ENTRY, directory: true, readonly: false, recursive: true });
+      if (cold.storage.binds.length > 0) fs.mkdirSync(paths.mounts);
+      for (const bind of cold.storage.binds) await bindEntry(paths.mounts, bind);
+      const watch = { hypervisor: this.hypervisor, name: paths.domain, timeoutMs: this.config.bootTimeoutMs, stopped: 'the pool VM stopped', failure: (what: string) => new RunvError('guest', what), aborted };
+      const agent = await awaitGuest(AgentClient.connect(paths.agentSocket), watch, (a) => cleanup.push('close agent channel', () => a.close()));
+      const teardown = (): Promise<void> => shutDown(this.hypervisor, agent, paths.domain, cleanup, this.log);
+      return { agent, container: pooledContainer(cold.storage.container), domain: paths.domain, consoleLog: paths.consoleLog, pooledVm: paths.name, teardown };
+    } catch (error) {
+      await cleanup.run();
+      if (aborted?.aborted) throw error;
+      this.log.debug('pool', `${paths.domain} failed, booting a VM instead: ${(error as Error).message}`, { id: sandbox.id });
+      return undefined;
+    }
+  }
 }
 
 function prepareSocket(socket: string, cleanup: CleanupStack): void {

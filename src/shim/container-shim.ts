@@ -5,7 +5,6 @@ import { Logger } from '../core/logger';
 import { ProcessModel, SandboxModel } from '../core/model';
 import { cgroupFiles, LinuxResources } from '../oci/cgroup-resources';
 import { Hypervisor } from '../core/ports';
-import { domainName } from '../hypervisor/domain-model';
 import { ContainerRecord, ContainerStatus, canMove, requireStatus } from '../lifecycle/container-state';
 import { processStartTicks } from '../lifecycle/process-identity';
 import { runHostHooks, runHostHooksWarning } from '../lifecycle/hooks';
@@ -129,6 +128,7 @@ export class ContainerShim implements ShimHandlers {
     };
     this.store.write(this.record);
     this.running = await this.launcher.launch(this.sandbox, { aborted: request.aborted, whileBooting: loadShimApi });
+    if (this.running.pooledVm) this.store.write((this.record = { ...this.record, pooledVm: this.running.pooledVm }));
     await this.running.agent.addContainer(this.running.container);
     const { cgroup } = this.running.container;
     if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);
@@ -190,7 +190,7 @@ export class ContainerShim implements ShimHandlers {
   pause(): Promise<void> {
     return this.serialized(async () => {
       requireStatus(this.record, 'pause', ['running']);
-      await this.hypervisor.suspend(domainName(this.record.id));
+      await this.hypervisor.suspend(this.running!.domain);
       this.move('paused');
     });
   }
@@ -198,7 +198,7 @@ export class ContainerShim implements ShimHandlers {
   resume(): Promise<void> {
     return this.serialized(async () => {
       requireStatus(this.record, 'resume', ['paused']);
-      await this.hypervisor.resume(domainName(this.record.id));
+      await this.hypervisor.resume(this.running!.domain);
       this.move('running');
     });
   }
@@ -220,7 +220,7 @@ export class ContainerShim implements ShimHandlers {
 
   /** The VM's use from libvirt and, unless the guest is frozen, the container's from its cgroup. */
   async stats(): Promise<ShimStats> {
-    const vm = await this.hypervisor.stats(domainName(this.record.id));
+    const vm = this.running && (await this.hypervisor.stats(this.running.domain));
     if (!vm) throw new RunvError('invalid-state', `container ${JSON.stringify(this.record.id)} has no VM`);
     const stats = { cpuTimeNs: vm.cpuTimeNs, memoryKib: vm.memoryKiB, vcpus: vm.vcpus };
     if (this.record.status === 'paused') return stats;

@@ -165,6 +165,13 @@ describe('domain XML', () => {
     assert.equal(await ownerOf('not xml'), undefined);
   });
 
+  it('marks a warm pool VM in its metadata, so that it is never taken for a container', async () => {
+    const pool = { id: 'pool-0123456789ab', bundle: '/run/runv/.pool/pool-0123456789ab', root: '/run/runv', pool: true };
+    const xml = await buildDomainXml(template, TEMPLATE_FILE, { ...demoModel('qemu'), metadata: pool });
+    assert.deepEqual(await ownerOf(xml), pool);
+    assertValidDomain(xml);
+  });
+
   it('gives a Xen guest its console on hvc0 and names its agent channel on the command line', async () => {
     const xml = await buildDomainXml(templateOf('xen'), 'xen.xml', demoModel('xen', withBind));
     assert.match(xml, /console=hvc0 .*runv\.agent=hvc1<\/cmdline>/);

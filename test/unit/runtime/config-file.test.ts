@@ -17,6 +17,10 @@ describe('runtime config file', () => {
     assert.deepEqual(parseConfigFile('{"allowedAnnotations":["io.runv.sriov"]}', 'c.json'), { allowedAnnotations: ['io.runv.sriov'] });
     assert.throws(() => parseConfigFile('{"allowedAnnotations":"io.runv.sriov"}', 'c.json'), /allowedAnnotations must be a list of names/);
   });
+  it("takes the warm pool's size, a small whole number", () => {
+    assert.deepEqual(parseConfigFile('{"pool":{"size":2}}', 'c.json'), { poolSize: 2 });
+    for (const size of ['"2"', '-1', '1.5', '17']) assert.throws(() => parseConfigFile(`{"pool":{"size":${size}}}`, 'c.json'), /pool\.size must be an integer from 0 to 16/);
+  });
   it('leaves out what it does not set', () => assert.deepEqual(parseConfigFile('{}', 'c.json'), {}));
   it('names the file and the problem in one line', () => {
     assert.throws(() => parseConfigFile('{"storage":{"driver":"nfs"}}', '/etc/runv/config.json'), (e: RunvError) => e.code === 'invalid-argument' && e.message === 'runtime config /etc/runv/config.json: storage.driver must be one of 9p, virtiofs, block');

@@ -1,0 +1,95 @@
+import { createHash, randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { DomainModel } from '../hypervisor/domain-model';
+import { RuntimeConfig } from '../runtime/runtime-config';
+
+/**
+ * A warm pool: VMs booted ahead of any container, each waiting in guest-init for one container
+ * to arrive over its agent channel and its one 9p share. A VM serves one container, then goes:
+ * no two containers ever share a VM, one after the other included.
+ */
+
+/** A pool VM's domain is `runv.pool-<hex>`: `runv.`, never `runv-`, so no container id names one. */
+export const POOL_DOMAIN_PREFIX = 'runv.';
+/** The 9p tag of a pool VM's share, under which its container's rootfs and bind sources arrive. */
+export const POOL_TAG = 'pool';
+/** Inside the share: the container's rootfs, and its bind sources (storage-plan's entries). */
+export const POOL_ROOTFS_ENTRY = 'rootfs';
+export const POOL_MOUNTS_ENTRY = 'mounts';
+
+/** Where one pool VM's files live on the host. */
+export interface PoolVmPaths {
+  name: string;
+  domain: string;
+  dir: string;
+  /** Shared with the VM; a mount point with shared propagation, so binds made later reach QEMU. */
+  share: string;
+  rootfs: string;
+  mounts: string;
+  consoleLog: string;
+  agentSocket: string;
+  /** What the VM was booted as (PoolVmInfo). */
+  info: string;
+  /** Exists while the VM waits; whoever renames it to `claim` owns the VM. */
+  ready: string;
+  claim: string;
+}
+
+/** What a pool VM records about itself when it boots. */
+export interface PoolVmInfo {
+  domain: string;
+  /** The domain's shape (shapeOf): a container whose domain would have the same one may take it. */
+  shape: string;
+  /** The process booting it: a VM without `ready` whose filler died will never be ready. */
+  filler: ProcessRef;
+  created: string;
+}
+
+/** Who took a pool VM: the container and the process that holds its agent channel. */
+export interface PoolClaim {
+  id: string;
+  holder: ProcessRef;
+}
+
+/** A process, told apart from a later one with the same pid by its start time. */
+export interface ProcessRef {
+  pid: number;
+  startTicks: number;
+}
+
+export function poolDir(root: string): string {
+  return path.join(root, '.pool');
+}
+
+export function newPoolVmName(): string {
+  return `pool-${randomBytes(6).toString('hex')}`;
+}
+
+export function poolVmPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, name: string): PoolVmPaths {
+  const dir = path.join(poolDir(config.root), name);
+  const share = path.join(dir, 'share');
+  return {
+    name,
+    domain: `${POOL_DOMAIN_PREFIX}${name}`,
+    dir,
+    share,
+    rootfs: path.join(share, POOL_ROOTFS_ENTRY),
+    mounts: path.join(share, POOL_MOUNTS_ENTRY),
+    consoleLog: path.join(dir, 'console.log'),
+    agentSocket: path.join(config.socketDir, `${name}.agent`),
+    info: path.join(dir, 'info.json'),
+    ready: path.join(dir, 'ready'),
+    claim: path.join(dir, 'claim'),
+  };
+}
+
+/**
+ * Everything in a domain that its container does not choose: the driver, size, guest image,
+ * kernel command line, tuning, TSC and the template. A booted VM fits a container only if the
+ * container's own domain would have had the same.
+ */
+export function shapeOf(model: DomainModel, template: string): string {
+  const { type, memoryMiB, vcpus, kernel, initrd, cmdline, tuning, tscKhz } = model;
+  const shape = JSON.stringify({ type, memoryMiB, vcpus, kernel, initrd, cmdline, tuning, tscKhz: tscKhz ?? null, template });
+  return createHash('sha256').update(shape).digest('hex');
+}

@@ -1,0 +1,40 @@
+import { ContainerModel } from '../core/model';
+import { DomainModel } from '../hypervisor/domain-model';
+import { SandboxNetwork } from '../network/network-service';
+import { StoragePlan } from '../storage/storage-plan';
+import { POOL_ROOTFS_ENTRY, POOL_TAG } from './pool-layout';
+
+/** What a container's own domain would have had, as the pool compares it. */
+export interface ColdDomain {
+  model: DomainModel;
+  storage: StoragePlan;
+  network: SandboxNetwork;
+}
+
+/**
+ * Pure: why a booted pool VM cannot take this container, or undefined when it can. A pool VM
+ * has one 9p share and no other device, and QEMU must see the rootfs where runv sees it.
+ */
+export function whyNotPooled(rootfsPath: string, cold: ColdDomain): string | undefined {
+  const { model, storage, network } = cold;
+  if (model.type !== 'kvm' && model.type !== 'qemu') return `the ${model.type} driver has no pool`;
+  if (storage.driver !== '9p') return `storage driver ${storage.driver}`;
+  if (storage.disks.length > 0) return 'a disk';
+  if (network.links.length > 0) return 'network interfaces, which need devices at boot';
+  if (!storage.shares.some((share) => share.source === rootfsPath)) return "a rootfs in runv's private mount namespace";
+  return undefined;
+}
+
+/**
+ * The container as a pool VM's guest-init takes it: its rootfs and bind sources are
+ * directories inside the pool share (`pool/rootfs`, `pool/mounts/<n>`), not shares of their own.
+ */
+export function pooledContainer(container: ContainerModel): ContainerModel {
+  const { rootfs } = container;
+  return {
+    ...container,
+    rootfs: { source: `${POOL_TAG}/${POOL_ROOTFS_ENTRY}`, fstype: '', options: '', readonly: rootfs.readonly },
+    shares: [{ name: POOL_TAG, source: POOL_TAG, fstype: rootfs.fstype, options: rootfs.options }],
+    mounts: container.mounts.map((mount) => (mount.type === 'bind' ? { ...mount, source: `${POOL_TAG}/${mount.source}` } : mount)),
+  };
+}
