@@ -1000,6 +1000,14 @@ static void handle_add_interface(const struct frame *f, struct reply *r)
 		return;
 	}
 	memcpy(nif.mac, mac.value, NET_MAC_LEN);
+	if (attr_find(f->payload, f->len, RUNV_A_NEW_MAC, &mac)) {
+		if (mac.len != NET_MAC_LEN) {
+			reply_error(r, EINVAL, "NEW_MAC is not %d bytes", NET_MAC_LEN);
+			return;
+		}
+		memcpy(nif.new_mac, mac.value, NET_MAC_LEN);
+		nif.set_mac = true;
+	}
 	if (find_str(f->payload, f->len, RUNV_A_IFNAME, false, &name, r) < 0 ||
 	    find_u32(f->payload, f->len, RUNV_A_MTU, false, &nif.mtu, r) < 0)
 		goto out;

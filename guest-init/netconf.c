@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/if_arp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -139,6 +140,16 @@ static int set_mtu(int fd, const char *name, uint32_t mtu)
 	return ioctl(fd, SIOCSIFMTU, &ifr);
 }
 
+static int set_mac(int fd, const char *name, const uint8_t *mac)
+{
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, NET_MAC_LEN);
+	return ioctl(fd, SIOCSIFHWADDR, &ifr);
+}
+
 static int set_up(int fd, const char *name)
 {
 	struct ifreq ifr = { 0 };
@@ -267,6 +278,8 @@ static int configure(int fd, const struct net_interface *nif, char *name, char *
 		return fail(why, why_len, "rename", NULL);
 	if (nif->mtu && set_mtu(fd, name, nif->mtu) < 0)
 		return fail(why, why_len, "set the MTU", NULL);
+	if (nif->set_mac && set_mac(fd, name, nif->new_mac) < 0)
+		return fail(why, why_len, "set the MAC", NULL);
 	index = if_nametoindex(name);
 	if (!index)
 		return fail(why, why_len, "find the index", NULL);

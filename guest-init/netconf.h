@@ -29,7 +29,9 @@ struct net_route {
 };
 
 struct net_interface {
-	uint8_t mac[NET_MAC_LEN];
+	uint8_t mac[NET_MAC_LEN];     /* which interface: the MAC the VM booted it with */
+	uint8_t new_mac[NET_MAC_LEN]; /* the MAC it takes, when set_mac (a pool VM's NIC) */
+	bool set_mac;
 	char name[IFNAMSIZ]; /* "": keep the kernel's name */
 	uint32_t mtu;        /* 0: keep the kernel's MTU */
 	struct net_prefix addresses[NET_MAX_ADDRESSES];

@@ -113,6 +113,7 @@ enum runv_tag {
 	RUNV_A_CGROUP_FILE_NAME = 65, /* str, "memory.max", ... */
 	RUNV_A_CGROUP_FILE_VALUE = 66, /* str */
 	RUNV_A_PROBE = 67,         /* u32 flag: a HELLO that only checks the guest answers */
+	RUNV_A_NEW_MAC = 68,       /* bytes[6]: the MAC the interface found by MAC takes */
 };
 
 #endif

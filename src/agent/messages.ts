@@ -63,9 +63,14 @@ export function processAddress(containerId: string, processId: string): Attribut
   return [attr.str(Tag.ContainerId, containerId), attr.str(Tag.ProcessId, processId)];
 }
 
+function macBytes(mac: string): Buffer {
+  return Buffer.from(mac.split(':').map((octet) => parseInt(octet, 16)));
+}
+
 export function addInterfaceAttributes(iface: GuestInterface): Attribute[] {
   return [
-    attr.bytes(Tag.Mac, Buffer.from(iface.mac.split(':').map((octet) => parseInt(octet, 16)))),
+    attr.bytes(Tag.Mac, macBytes(iface.bootMac ?? iface.mac)),
+    ...(iface.bootMac ? [attr.bytes(Tag.NewMac, macBytes(iface.mac))] : []),
     attr.str(Tag.Ifname, iface.name),
     attr.u32(Tag.Mtu, iface.mtu),
     ...iface.addresses.map((address) => attr.str(Tag.Address, address)),

@@ -96,6 +96,8 @@ export enum Tag {
   CgroupFileValue = 66,
   /** u32 flag on HELLO: a check that the guest answers, by a host that is not the VM's owner. */
   Probe = 67,
+  /** bytes[6] on ADD_INTERFACE: the MAC the interface found by MAC takes (a pool VM's NIC). */
+  NewMac = 68,
 }
 
 /** Linux errno values used as ERROR codes on the wire. */

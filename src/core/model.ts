@@ -151,6 +151,8 @@ export interface GuestRoute {
 export interface GuestInterface {
   name: string;
   mac: string;
+  /** The MAC the VM's NIC booted with, when not `mac` (a warm pool VM's): the NIC takes `mac`. */
+  bootMac?: string;
   mtu: number;
   /** CIDR: `10.88.0.5/16`, `fd00::5/64`. */
   addresses: string[];

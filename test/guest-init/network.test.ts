@@ -71,6 +71,15 @@ describe('guest-init ADD_INTERFACE (standalone, in a test netns)', function () {
     assert.equal(link(MAC_A).ifname, 'link0', 'the other interface is left alone');
   });
 
+  it("gives the interface found by its boot MAC the container's MAC (a warm pool VM's NIC)", async () => {
+    const containerMac = '02:00:5e:10:00:c1';
+    await guest!.client.addInterface(iface({ name: 'eth0', mac: containerMac, bootMac: MAC_B, addresses: ['10.213.9.2/24'] }));
+    const eth0 = link(containerMac);
+    assert.equal(eth0.ifname, 'eth0');
+    assert.ok(eth0.flags.includes('UP'), `flags: ${eth0.flags}`);
+    assert.equal(ip<Link[]>('link', 'show').some((l) => l.address === MAC_B), false, 'the boot MAC is gone');
+  });
+
   it('keeps a default route per interface, as a netns with two networks has, and takes the same route twice', async () => {
     const eth0 = iface({ name: 'eth0', mac: MAC_A, addresses: ['10.213.9.2/24'], routes: [{ destination: '0.0.0.0/0', gateway: '10.213.9.1' }] });
     await guest!.client.addInterface(eth0);
