@@ -154,7 +154,7 @@ export class LifecycleService {
     }
     // A shim that recorded the exit tore its VM, binds and taps down; one that died did not.
     if (record.exitStatus === undefined) {
-      if (record.pooledVm) await this.pool.release(record.pooledVm);
+      if (record.pooledVm) await this.pool.release(record.pooledVm, record.networkNamespace);
       else await this.destroyOwnDomain(id, record.networkNamespace);
     }
     this.removeHostFiles(id);
@@ -196,7 +196,7 @@ export class LifecycleService {
     if (owner?.id !== id || owner.root !== this.config.root) return false;
     await this.hypervisor.destroy(name);
     await this.storage.removeLeftovers(id);
-    await this.network.remove(id, networkNamespace);
+    await this.network.remove(sandboxPaths(this.config, id).tapPrefix, networkNamespace);
     return true;
   }
 

@@ -17,6 +17,8 @@ export interface SandboxNetwork {
   /** The caller's netns; none: the VM has loopback only. */
   netns?: string;
   links: TapLink[];
+  /** Every tap of the VM's is named with it (sandboxPaths' tapPrefix): removal finds them by it. */
+  tapPrefix: string;
 }
 
 /**
@@ -48,7 +50,8 @@ export class NetworkService {
   /** Reads the container's netns: which interfaces the VM gets. Creates nothing. */
   async plan(sandbox: SandboxModel): Promise<SandboxNetwork> {
     const netns = sandbox.networkNamespace;
-    if (!netns) return { links: [] };
+    const tapPrefix = sandboxPaths(this.config, sandbox.id).tapPrefix;
+    if (!netns) return { links: [], tapPrefix };
     await checkNetns(netns);
     const [links, addresses, routes4, routes6] = await Promise.all([
       listJson<IpLink>(netns, 'ip', ['-d', 'link', 'show']),
@@ -56,26 +59,30 @@ export class NetworkService {
       listJson<IpRoute>(netns, 'ip', ['-4', 'route', 'show', 'table', 'main']),
       listJson<IpRoute>(netns, 'ip', ['-6', 'route', 'show', 'table', 'main']),
     ]);
-    const prefix = sandboxPaths(this.config, sandbox.id).tapPrefix;
     const interfaces = guestInterfaces(netns, { links, addresses, routes4, routes6 });
-    return { netns, links: interfaces.map((iface, index) => ({ ...iface, tap: `${prefix}${index}` })) };
+    return { netns, links: interfaces.map((iface, index) => ({ ...iface, tap: `${tapPrefix}${index}` })), tapPrefix };
   }
 
   /** Makes the taps in runv's netns, where libvirt opens them when QEMU starts. */
-  async createTaps(sandboxId: string, network: SandboxNetwork, cleanup: CleanupStack): Promise<void> {
-    if (network.links.length === 0) return;
-    cleanup.push('remove the taps', () => this.remove(sandboxId, undefined));
-    for (const { tap } of network.links) await inNetns(undefined, ['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+  createTaps(network: SandboxNetwork, cleanup: CleanupStack): Promise<void> {
+    return this.makeTaps(network.tapPrefix, network.links.map((l) => l.tap), cleanup);
+  }
+
+  /** Taps by name, each starting with `prefix`; `cleanup` removes them. */
+  async makeTaps(prefix: string, taps: readonly string[], cleanup: CleanupStack): Promise<void> {
+    if (taps.length === 0) return;
+    cleanup.push('remove the taps', () => this.remove(prefix, undefined));
+    for (const tap of taps) await inNetns(undefined, ['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
   }
 
   /**
    * Once QEMU holds the taps open: moves each into the container's netns (an open tap keeps
    * working there) and redirects every frame both ways between it and the interface.
    */
-  async connect(sandboxId: string, network: SandboxNetwork, cleanup: CleanupStack): Promise<void> {
+  async connect(network: SandboxNetwork, cleanup: CleanupStack): Promise<void> {
     const { netns, links } = network;
     if (!netns || links.length === 0) return;
-    cleanup.push('remove the network redirects', () => this.remove(sandboxId, netns));
+    cleanup.push('remove the network redirects', () => this.remove(network.tapPrefix, netns));
     await batch(undefined, 'ip', links.map((l) => `link set dev ${l.tap} netns ${netns}`));
     await batch(netns, 'ip', links.map((l) => `link set dev ${l.tap} mtu ${l.mtu} up`));
     const ingress = new Set((await listJson<TcQdisc>(netns, 'tc', ['qdisc', 'show'])).filter((q) => q.kind === 'ingress').map((q) => q.dev));
@@ -86,16 +93,15 @@ export class NetworkService {
       redirect(l.tap, l.name),
     ]);
     await batch(netns, 'tc', commands);
-    this.log.debug('network', `connected ${links.map((l) => `${l.name}<->${l.tap}`).join(', ')} in ${netns}`, { id: sandboxId });
+    this.log.debug('network', `connected ${links.map((l) => `${l.name}<->${l.tap}`).join(', ')} in ${netns}`);
   }
 
   /**
-   * Removes whatever runv made for the sandbox and is left: its taps (with their filters) in
-   * either netns, and its redirect filters on the caller's interfaces, with the ingress qdisc
-   * when no filter of the caller's remains on it. The caller's links stay.
+   * Removes whatever runv made for a VM and is left: its taps (named `prefix...`, with their
+   * filters) in either netns, and its redirect filters on the caller's interfaces, with the
+   * ingress qdisc when no filter of the caller's remains on it. The caller's links stay.
    */
-  async remove(sandboxId: string, netns: string | undefined): Promise<void> {
-    const prefix = sandboxPaths(this.config, sandboxId).tapPrefix;
+  async remove(prefix: string, netns: string | undefined): Promise<void> {
     const ours = (links: IpLink[]): string[] => links.map((l) => l.ifname).filter((name) => name.startsWith(prefix));
     await deleteLinks(undefined, ours(await listJson<IpLink>(undefined, 'ip', ['link', 'show'])));
     if (!netns || !fs.existsSync(netns)) return;

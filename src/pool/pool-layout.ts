@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { DomainModel } from '../hypervisor/domain-model';
+import { DomainInterface, DomainModel } from '../hypervisor/domain-model';
 import { RuntimeConfig } from '../runtime/runtime-config';
 
 /**
@@ -16,6 +16,11 @@ export const POOL_TAG = 'pool';
 /** Inside the share: the container's rootfs, and its bind sources (storage-plan's entries). */
 export const POOL_ROOTFS_ENTRY = 'rootfs';
 export const POOL_MOUNTS_ENTRY = 'mounts';
+/**
+ * NICs a pool VM boots with: a container's netns interfaces take them (the tap moves into its
+ * netns, the guest NIC its MAC). Microvm has no hot-plug; one NIC serves the usual eth0.
+ */
+export const POOL_NICS = 1;
 
 /** Where one pool VM's files live on the host. */
 export interface PoolVmPaths {
@@ -26,6 +31,8 @@ export interface PoolVmPaths {
   share: string;
   rootfs: string;
   mounts: string;
+  /** Its taps' names start with it (IFNAMSIZ: 15 bytes with the index). */
+  tapPrefix: string;
   consoleLog: string;
   agentSocket: string;
   /** What the VM was booted as (PoolVmInfo). */
@@ -42,6 +49,8 @@ export interface PoolVmInfo {
   shape: string;
   /** The process booting it: a VM without `ready` whose filler died will never be ready. */
   filler: ProcessRef;
+  /** Its NICs' taps, in the host's netns until a container takes them, and MACs. */
+  nics: DomainInterface[];
   created: string;
 }
 
@@ -65,6 +74,11 @@ export function newPoolVmName(): string {
   return `pool-${randomBytes(6).toString('hex')}`;
 }
 
+/** A pool NIC's MAC until a container's replaces it: QEMU's prefix, random otherwise. */
+export function newPoolMac(): string {
+  return ['52', '54', '00', ...randomBytes(3).toString('hex').match(/../g)!].join(':');
+}
+
 export function poolVmPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, name: string): PoolVmPaths {
   const dir = path.join(poolDir(config.root), name);
   const share = path.join(dir, 'share');
@@ -75,6 +89,7 @@ export function poolVmPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, n
     share,
     rootfs: path.join(share, POOL_ROOTFS_ENTRY),
     mounts: path.join(share, POOL_MOUNTS_ENTRY),
+    tapPrefix: `rp${name.replace(/^pool-/, '').slice(0, 10)}t`,
     consoleLog: path.join(dir, 'console.log'),
     agentSocket: path.join(config.socketDir, `${name}.agent`),
     info: path.join(dir, 'info.json'),

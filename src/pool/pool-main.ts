@@ -18,7 +18,7 @@ async function main(): Promise<number> {
   const args = JSON.parse(process.argv[2]) as FillerArgs;
   const services = createContainer(args.config);
   try {
-    await services.get(VmPool).fill(args.size);
+    await services.get(VmPool).fill(args.size, undefined, true);
     return 0;
   } catch {
     return 1;

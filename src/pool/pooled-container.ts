@@ -1,8 +1,9 @@
 import { ContainerModel } from '../core/model';
 import { DomainModel } from '../hypervisor/domain-model';
+import { DomainInterface } from '../hypervisor/domain-model';
 import { SandboxNetwork } from '../network/network-service';
 import { StoragePlan } from '../storage/storage-plan';
-import { POOL_ROOTFS_ENTRY, POOL_TAG } from './pool-layout';
+import { POOL_NICS, POOL_ROOTFS_ENTRY, POOL_TAG } from './pool-layout';
 
 /** What a container's own domain would have had, as the pool compares it. */
 export interface ColdDomain {
@@ -13,14 +14,14 @@ export interface ColdDomain {
 
 /**
  * Pure: why a booted pool VM cannot take this container, or undefined when it can. A pool VM
- * has one 9p share and no other device, and QEMU must see the rootfs where runv sees it.
+ * has one 9p share and POOL_NICS NICs, and QEMU must see the rootfs where runv sees it.
  */
 export function whyNotPooled(rootfsPath: string, cold: ColdDomain): string | undefined {
   const { model, storage, network } = cold;
   if (model.type !== 'kvm' && model.type !== 'qemu') return `the ${model.type} driver has no pool`;
   if (storage.driver !== '9p') return `storage driver ${storage.driver}`;
   if (storage.disks.length > 0) return 'a disk';
-  if (network.links.length > 0) return 'network interfaces, which need devices at boot';
+  if (network.links.length > POOL_NICS) return `${network.links.length} network interfaces: a pool VM has ${POOL_NICS}`;
   if (!storage.shares.some((share) => share.source === rootfsPath)) return "a rootfs in runv's private mount namespace";
   return undefined;
 }
@@ -37,4 +38,12 @@ export function pooledContainer(container: ContainerModel): ContainerModel {
     shares: [{ name: POOL_TAG, source: POOL_TAG, fstype: rootfs.fstype, options: rootfs.options }],
     mounts: container.mounts.map((mount) => (mount.type === 'bind' ? { ...mount, source: `${POOL_TAG}/${mount.source}` } : mount)),
   };
+}
+
+/**
+ * The container's network on a pool VM: each of its interfaces takes one of the VM's NICs, whose
+ * tap moves into the netns as the container's own would, and whose guest side takes its MAC.
+ */
+export function pooledNetwork(network: SandboxNetwork, nics: readonly DomainInterface[], tapPrefix: string): SandboxNetwork {
+  return { ...network, tapPrefix, links: network.links.map((link, i) => ({ ...link, tap: nics[i].tap, bootMac: nics[i].mac })) };
 }

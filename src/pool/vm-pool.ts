@@ -7,7 +7,8 @@ import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { chooseDriver, hostKvmFacts } from '../hypervisor/accel';
-import { DomainModel, DomainType, KERNEL_CMDLINE } from '../hypervisor/domain-model';
+import { DomainInterface, DomainModel, DomainType, KERNEL_CMDLINE } from '../hypervisor/domain-model';
+import { NetworkService } from '../network/network-service';
 import { buildDomainXml } from '../hypervisor/domain-xml';
 import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
@@ -20,7 +21,7 @@ import { awaitGuest, createOwnedDomain, delay, driverTemplate } from '../runtime
 import { RuntimeConfig } from '../runtime/runtime-config';
 import { isSameProcessAlive, processStartTicks } from '../lifecycle/process-identity';
 import { mountPointsUnder, removeShareDir } from '../storage/host-mounts';
-import { newPoolVmName, POOL_TAG, PoolClaim, poolDir, PoolVmInfo, PoolVmPaths, poolVmPaths, ProcessRef, shapeOf } from './pool-layout';
+import { newPoolMac, newPoolVmName, POOL_NICS, POOL_TAG, PoolClaim, poolDir, PoolVmInfo, PoolVmPaths, poolVmPaths, ProcessRef, shapeOf } from './pool-layout';
 
 export type PoolVmStatus = 'booting' | 'ready' | 'claimed' | 'dead';
 
@@ -35,6 +36,7 @@ export interface PoolVmEntry {
 /** A pool VM that a container took: the caller connects to its agent and gives it the container. */
 export interface ClaimedVm {
   paths: PoolVmPaths;
+  info: PoolVmInfo;
 }
 
 /** The entry point of a detached filler (`runv pool fill` in the background after a claim). */
@@ -51,6 +53,7 @@ export class VmPool {
     @inject(Hypervisor) private readonly hypervisor: Hypervisor,
     @inject(RuntimeConfig) private readonly config: RuntimeConfig,
     @inject(ImageStore) private readonly images: ImageStore,
+    @inject(NetworkService) private readonly network: NetworkService,
     @inject(Logger) private readonly log: Logger,
   ) {}
 
@@ -58,10 +61,12 @@ export class VmPool {
    * Boots VMs until `size` wait ready or booting, one at a time (each boot takes a core under
    * TCG). Dead ones go first. Only one filler runs per pool; a second returns at once.
    */
-  async fill(size: number, progress: (message: string) => void = () => undefined): Promise<void> {
+  async fill(size: number, progress: (message: string) => void = () => undefined, requested = false): Promise<void> {
     const unlock = this.lock();
     if (!unlock) return progress('another filler is running');
     try {
+      // A background filler whose request a drain took back has nothing to do.
+      if (requested && !removeFile(this.refillRequest())) return;
       await this.removeDead();
       // Counted again after each boot: containers may take VMs meanwhile.
       for (let waiting = await this.waiting(); waiting < size; waiting = await this.waiting()) {
@@ -80,6 +85,7 @@ export class VmPool {
   /** Spawns a filler that brings the pool back to its configured size, without waiting for it. */
   refillInBackground(): void {
     if (this.config.poolSize <= 0) return;
+    fs.writeFileSync(this.refillRequest(), '');
     const child = spawn(process.execPath, [FILLER_MAIN, JSON.stringify({ config: this.config, size: this.config.poolSize })], { detached: true, stdio: 'ignore' });
     child.on('error', (error) => this.log.debug('pool', `cannot start a filler: ${error.message}`));
     child.unref();
@@ -98,7 +104,7 @@ export class VmPool {
         continue;
       }
       fs.writeFileSync(entry.paths.claim, JSON.stringify({ id, holder: thisProcess() } satisfies PoolClaim));
-      if ((await this.hypervisor.stateOf(entry.paths.domain)) === 'running') return { paths: entry.paths };
+      if ((await this.hypervisor.stateOf(entry.paths.domain)) === 'running') return { paths: entry.paths, info: entry.info };
       this.log.debug('pool', `${entry.paths.domain} is gone: removing it`, { id });
       await this.release(entry.paths.name);
     }
@@ -116,11 +122,15 @@ export class VmPool {
     return names.sort().map((name) => entryOf(poolVmPaths(this.config, name)));
   }
 
-  /** Destroys a pool VM if runv made it, unmounts what its share holds and removes its files. */
-  async release(name: string): Promise<void> {
+  /**
+   * Destroys a pool VM if runv made it, removes its taps (from `netns` too, where a container
+   * took them), unmounts what its share holds and removes its files.
+   */
+  async release(name: string, netns?: string): Promise<void> {
     const paths = poolVmPaths(this.config, name);
     const owner = await this.hypervisor.ownerOf(paths.domain);
     if (owner?.pool && owner.root === this.config.root) await this.hypervisor.destroy(paths.domain);
+    await this.network.remove(paths.tapPrefix, netns);
     await removeShareDir(paths.mounts);
     for (const mountPoint of [...mountPointsUnder(paths.share).reverse(), ...(isMountPoint(paths.share) ? [paths.share] : [])]) await runTool(['umount', mountPoint]);
     // Never recursive: a directory that is still a mount point would take the host's files along.
@@ -136,6 +146,7 @@ export class VmPool {
   async drain(): Promise<number> {
     const unlock = await this.lockWhenFree();
     try {
+      removeFile(this.refillRequest());
       let removed = 0;
       for (const entry of await this.entries()) {
         if (entry.status === 'claimed') continue;
@@ -174,9 +185,11 @@ export class VmPool {
     try {
       fs.mkdirSync(paths.dir, { mode: 0o700 });
       cleanup.push('remove the pool VM', () => this.release(paths.name));
-      const { model, template, templateFile } = await this.domain(paths);
-      fs.writeFileSync(paths.info, JSON.stringify({ domain: paths.domain, shape: shapeOf(model, template), filler: thisProcess(), created: new Date().toISOString() } satisfies PoolVmInfo));
+      const nics = Array.from({ length: POOL_NICS }, (_, i) => ({ tap: `${paths.tapPrefix}${i}`, mac: newPoolMac() }));
+      const { model, template, templateFile } = await this.domain(paths, nics);
+      fs.writeFileSync(paths.info, JSON.stringify({ domain: paths.domain, shape: shapeOf(model, template), filler: thisProcess(), nics, created: new Date().toISOString() } satisfies PoolVmInfo));
       await shareWithPropagation(paths.share);
+      await this.network.makeTaps(paths.tapPrefix, nics.map((nic) => nic.tap), cleanup);
       fs.mkdirSync(path.dirname(paths.agentSocket), { recursive: true, mode: 0o700 });
       await createOwnedDomain(this.hypervisor, paths.name, paths.domain, await buildDomainXml(template, templateFile, model), cleanup);
       const watch = { hypervisor: this.hypervisor, name: paths.domain, timeoutMs: this.config.bootTimeoutMs, stopped: 'the pool VM stopped while booting', failure: (what: string) => new RunvError('guest', what) };
@@ -190,8 +203,8 @@ export class VmPool {
     }
   }
 
-  /** A pool VM's domain: what a container with a default spec would get, with one 9p share. */
-  private async domain(paths: PoolVmPaths): Promise<{ model: DomainModel; template: string; templateFile: string }> {
+  /** A pool VM's domain: what a container with a default spec would get, with one 9p share and NICs. */
+  private async domain(paths: PoolVmPaths, nics: DomainInterface[]): Promise<{ model: DomainModel; template: string; templateFile: string }> {
     const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
     if (!poolDriver(type)) throw new RunvError('invalid-argument', `the warm pool needs a QEMU VM (--driver kvm or qemu), not ${type}`);
     const image = await this.images.current(this.config.imagesDir);
@@ -208,12 +221,17 @@ export class VmPool {
       agentSocket: paths.agentSocket,
       shares: [{ driver: '9p', source: paths.share, tag: POOL_TAG }],
       disks: [],
-      interfaces: [],
+      interfaces: nics,
       metadata: { id: paths.name, bundle: paths.dir, root: this.config.root, pool: true },
       tuning: tuningOf(this.config.annotations),
       tscKhz: hostTscKhz(),
     };
     return { model, ...driverTemplate(this.config.templateDir, type) };
+  }
+
+  /** Made before a background filler starts, so that a drain in between can take its work back. */
+  private refillRequest(): string {
+    return path.join(poolDir(this.config.root), 'refill');
   }
 
   /** The filler's lock: a file holding its pid. Returns its release, or undefined if taken. */
@@ -274,6 +292,16 @@ function readJson<T>(file: string): T | undefined {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined;
+  }
+}
+
+/** True if the file was there. */
+function removeFile(file: string): boolean {
+  try {
+    fs.unlinkSync(file);
+    return true;
+  } catch {
+    return false;
   }
 }
 

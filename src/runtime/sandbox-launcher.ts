@@ -22,7 +22,7 @@ import { awaitGuest, createOwnedDomain, driverTemplate, lastLine, shutDown } fro
 import { LxcLauncher } from './lxc-launcher';
 import { VmPool } from '../pool/vm-pool';
 import { POOL_ROOTFS_ENTRY, shapeOf } from '../pool/pool-layout';
-import { pooledContainer, whyNotPooled } from '../pool/pooled-container';
+import { pooledContainer, pooledNetwork, whyNotPooled } from '../pool/pooled-container';
 import { bindEntry } from '../storage/host-mounts';
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
@@ -116,10 +116,10 @@ export class SandboxLauncher {
       if (await this.hypervisor.stateOf(model.name)) throw inUse(sandbox.id, `libvirt already has a domain ${model.name}`);
       prepareSocket(paths.agentSocket, cleanup);
       await this.storage.prepare(storage, cleanup);
-      await this.network.createTaps(sandbox.id, network, cleanup);
+      await this.network.createTaps(network, cleanup);
       await createOwnedDomain(this.hypervisor, sandbox.id, model.name, xml, cleanup);
       this.log.debug('hypervisor', 'domain started', { id: sandbox.id, domain: model.name });
-      await this.network.connect(sandbox.id, network, cleanup);
+      await this.network.connect(network, cleanup);
       aborted?.throwIfAborted();
       options.whileBooting?.();
       const watch = { hypervisor: this.hypervisor, name: model.name, timeoutMs: this.config.bootTimeoutMs, stopped: 'the VM stopped while booting', failure: (what: string) => bootFailure(what, paths), aborted };
@@ -153,13 +153,16 @@ export class SandboxLauncher {
     this.pool.refillInBackground();
     const { paths } = vm;
     const cleanup = new CleanupStack();
-    cleanup.push('release the pool VM', () => this.pool.release(paths.name));
+    cleanup.push('release the pool VM', () => this.pool.release(paths.name, cold.network.netns));
     try {
       await bindEntry(paths.share, { source: sandbox.rootfsPath, entry: POOL_ROOTFS_ENTRY, directory: true, readonly: false, recursive: true });
       if (cold.storage.binds.length > 0) fs.mkdirSync(paths.mounts);
       for (const bind of cold.storage.binds) await bindEntry(paths.mounts, bind);
+      const network = pooledNetwork(cold.network, vm.info.nics, paths.tapPrefix);
+      await this.network.connect(network, cleanup);
       const watch = { hypervisor: this.hypervisor, name: paths.domain, timeoutMs: this.config.bootTimeoutMs, stopped: 'the pool VM stopped', failure: (what: string) => new RunvError('guest', what), aborted };
       const agent = await awaitGuest(AgentClient.connect(paths.agentSocket), watch, (a) => cleanup.push('close agent channel', () => a.close()));
+      for (const link of network.links) await agent.addInterface(link);
       const teardown = (): Promise<void> => shutDown(this.hypervisor, agent, paths.domain, cleanup, this.log);
       return { agent, container: pooledContainer(cold.storage.container), domain: paths.domain, consoleLog: paths.consoleLog, pooledVm: paths.name, teardown };
     } catch (error) {

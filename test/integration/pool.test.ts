@@ -7,6 +7,7 @@ import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
 import { poolDir, poolVmPaths } from '../../src/pool/pool-layout';
 import { mountPointsUnder } from '../../src/storage/host-mounts';
 import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
+import { CniNetns, CniPtp } from '../support/cni-netns';
 import { assertOneLineError, createWith, RUNV, runvWith } from '../support/runv-cli';
 
 /**
@@ -17,6 +18,7 @@ const ROOT = '/run/runv-pool';
 const IMAGES = '/var/lib/runv/images-pool';
 const config = defaultRuntimeConfig({ root: ROOT });
 const REFILL_TIMEOUT_MS = 60_000;
+const PTP: CniPtp = { name: 'runvtest-pool-ptp', ptp: true, subnets: ['10.219.0.0/24'] };
 
 interface PoolVm {
   name: string;
@@ -126,6 +128,32 @@ describe('warm pool (real libvirt, real VMs)', function () {
     await waitFor('the shim to die', async () => ((await poolVms())[0]?.status === 'dead' ? true : undefined));
     const deleted = await runv(['delete', 'pl-held']);
     assert.equal(deleted.status, 0, deleted.stderr);
+    await assertNothingLeft([vm]);
+  });
+
+  it("gives a container's netns interface the pool VM's NIC: its MAC, address and traffic, and takes it all back", async () => {
+    const [vm] = await fill(1);
+    const netns = new CniNetns('runvtest-pool');
+    try {
+      const cni = netns.add(PTP, 'eth0');
+      const gateway = CniNetns.address(cni, 4).replace(/\.\d+$/, '.1');
+      const macOf = (): string => JSON.parse(execFileSync('ip', ['-n', netns.name, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' }))[0].address as string;
+      const mac = macOf();
+      const b = bundle('pl-net', `cat /sys/class/net/eth0/address; ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ping -c 2 -W 10 ${gateway} >/dev/null && echo reached`, (spec) => {
+        spec.linux!.namespaces = [...(spec.linux!.namespaces ?? []).filter((n) => n.type !== 'network'), { type: 'network', path: netns.path }];
+      });
+      const result = await runv(['run', '--bundle', b, 'pl-net']);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, `${mac}\ninet ${cni.ips[0].address}\nreached\n`);
+      const links = (ns: string[]): string[] => (JSON.parse(execFileSync('ip', [...ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[]).map((l) => l.ifname);
+      const tapPrefix = poolVmPaths(config, vm.name).tapPrefix;
+      assert.deepEqual([...links([]), ...links(['-n', netns.name])].filter((name) => name.startsWith(tapPrefix)), [], 'no tap of the pool VM may remain');
+      assert.equal(execFileSync('tc', ['-n', netns.name, 'filter', 'show', 'dev', 'eth0', 'ingress'], { encoding: 'utf8' }).trim(), '', 'no redirect may remain');
+      assert.equal(macOf(), mac);
+    } finally {
+      netns.remove();
+      CniNetns.removeAllocations(PTP);
+    }
     await assertNothingLeft([vm]);
   });
 

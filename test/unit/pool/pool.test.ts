@@ -4,7 +4,7 @@ import { DOMAIN_PREFIX, DomainType, sandboxToDomain } from '../../../src/hypervi
 import { defaultSpec } from '../../../src/oci/default-spec';
 import { specToSandbox } from '../../../src/oci/to-sandbox';
 import { POOL_DOMAIN_PREFIX, poolVmPaths, shapeOf } from '../../../src/pool/pool-layout';
-import { ColdDomain, pooledContainer, whyNotPooled } from '../../../src/pool/pooled-container';
+import { ColdDomain, pooledContainer, pooledNetwork, whyNotPooled } from '../../../src/pool/pooled-container';
 import { planStorage, StorageFacts } from '../../../src/storage/storage-plan';
 import { Spec } from '../../support/busybox-bundle';
 
@@ -53,20 +53,21 @@ describe('warm pool', () => {
   });
 
   describe('which containers a pool VM can take', () => {
-    it('a 9p rootfs on a QEMU VM without network interfaces, bind mounts included', () => {
+    it('a 9p rootfs on a QEMU VM with at most one network interface, bind mounts included', () => {
       const c = cold('a', { edit: (s) => s.mounts!.push({ destination: '/d', type: 'bind', source: '/srv/dir', options: ['rbind'] }) });
       assert.equal(whyNotPooled(c.rootfsPath, c), undefined);
+      assert.equal(whyNotPooled(c.rootfsPath, { ...c, network: cold('a', { links: 1 }).network }), undefined);
     });
 
     it('not one that needs devices a booted VM lacks, another driver, or a rootfs QEMU cannot see', () => {
       const reasons = [
         cold('a', { storage: 'virtiofs' }),
         cold('a', { storage: 'block', facts: { ...directory, rootfs: { kind: 'file', format: 'raw', filesystem: 'ext4' } } }),
-        cold('a', { links: 1 }),
+        cold('a', { links: 2 }),
         cold('a', { type: 'xen' }),
         cold('a', { facts: { ...directory, hostView: '/proc/42/root' } }),
       ].map((c) => whyNotPooled(c.rootfsPath, c));
-      assert.deepEqual(reasons, ['storage driver virtiofs', 'storage driver block', 'network interfaces, which need devices at boot', 'the xen driver has no pool', "a rootfs in runv's private mount namespace"]);
+      assert.deepEqual(reasons, ['storage driver virtiofs', 'storage driver block', '2 network interfaces: a pool VM has 1', 'the xen driver has no pool', "a rootfs in runv's private mount namespace"]);
     });
   });
 
@@ -82,6 +83,12 @@ describe('warm pool', () => {
     assert.deepEqual(pooled.shares, [{ name: 'pool', source: 'pool', fstype: '9p', options: c.storage.container.rootfs.options }]);
     assert.deepEqual(pooled.mounts.filter((m) => m.type === 'bind').map((m) => m.source), ['pool/mounts/0']);
     assert.deepEqual(pooled.mounts.filter((m) => m.type !== 'bind'), c.storage.container.mounts.filter((m) => m.type !== 'bind'));
+  });
+
+  it("hands the container's interfaces the pool VM's taps, the guest NIC found by its boot MAC", () => {
+    const link = { name: 'eth0', mac: '0a:58:0a:00:00:05', mtu: 1500, addresses: ['10.0.0.5/24'], routes: [], tap: 'rvc1t0' };
+    const network = pooledNetwork({ netns: '/run/netns/n', links: [link], tapPrefix: 'rvc1t' }, [{ tap: 'rp0123t0', mac: '52:54:00:aa:bb:cc' }], 'rp0123t');
+    assert.deepEqual(network, { netns: '/run/netns/n', tapPrefix: 'rp0123t', links: [{ ...link, tap: 'rp0123t0', bootMac: '52:54:00:aa:bb:cc' }] });
   });
 
   it('names pool domains so that no container id can name one', () => {
