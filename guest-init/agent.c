@@ -387,7 +387,11 @@ static int setup_rootfs(struct container *c, const struct frame *f, struct reply
 		free(source);
 		source = inside;
 	}
-	if (stat(source, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (stat(source, &st) < 0) {
+		reply_error(r, errno, "rootfs %s: %s", source, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
 		reply_error(r, ENOTDIR, "rootfs %s is not a directory", source);
 		goto out;
 	}
@@ -442,7 +446,7 @@ static void handle_add_container(struct agent *a, const struct frame *f, struct 
 	LOG_INFO("container %s added, rootfs %s", c->id, c->rootfs);
 	return;
 fail:
-	container_unmount_rootfs(c);
+	container_unmount(c);
 	container_free(c);
 }
 

@@ -176,7 +176,8 @@ void process_free(struct process *p);
 /* container.c */
 int container_mount_rootfs(struct container *c, const char *source, const char *fstype,
 			   const char *options, struct reply *r);
-void container_unmount_rootfs(struct container *c);
+/* Unmounts the container's shares and its rootfs; a second call does nothing. */
+void container_unmount(struct container *c);
 void container_free(struct container *c);
 int mount_options_parse(const char *options, unsigned long *flags, char **data);
 /* Child side, before exec: the container's mounts and root switch. */

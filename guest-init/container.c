@@ -87,14 +87,14 @@ int container_mount_rootfs(struct container *c, const char *source, const char *
 	c->rootfs = strdup(path);
 	c->rootfs_mounted = true;
 	if (!c->rootfs) {
-		container_unmount_rootfs(c);
+		container_unmount(c);
 		reply_error(r, ENOMEM, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-void container_unmount_rootfs(struct container *c)
+void container_unmount(struct container *c)
 {
 	char path[PATH_MAX];
 	size_t i;
@@ -103,7 +103,9 @@ void container_unmount_rootfs(struct container *c)
 		if (snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/shares/%s", c->id,
 			     c->shares[i]) < (int)sizeof(path) && umount2(path, MNT_DETACH) < 0)
 			LOG_ERRNO("umount %s", path);
+		free(c->shares[i]);
 	}
+	c->nshares = 0; /* a second call (a failed ADD_CONTAINER's) has nothing left to unmount */
 	if (!c->rootfs_mounted)
 		return;
 	if (snprintf(path, sizeof(path), CONTAINERS_DIR "/%s/rootfs", c->id) >= (int)sizeof(path))

@@ -467,5 +467,5 @@ void agent_unmount_all(struct agent *a)
 	struct container *c;
 
 	for (c = a->containers; c; c = c->next)
-		container_unmount_rootfs(c);
+		container_unmount(c);
 }
