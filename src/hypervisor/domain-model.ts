@@ -1,6 +1,6 @@
 import { isReadonly } from '../storage/storage-plan';
 import { DomainOwner } from '../core/ports';
-import { DriverName, ProcessModel, SandboxModel, VmDisk, VmShare, VmStorage, VmTuning } from '../core/model';
+import { DriverName, ProcessModel, SandboxModel, VmDisk, VmResources, VmShare, VmStorage, VmTuning } from '../core/model';
 
 /** libvirt's domain type is the driver's name: kvm, qemu (TCG), xen, lxc. */
 export type DomainType = DriverName;
@@ -57,11 +57,25 @@ export interface HostParts {
 
 /** Pure: the sandbox model, its storage devices and what lives on the host -> the domain model. */
 export function sandboxToDomain(sandbox: SandboxModel, storage: VmStorage, type: DomainType, host: HostParts): DomainModel {
+  const vm = { name: domainName(sandbox.id), owner: { id: sandbox.id, bundle: sandbox.bundle, root: host.root }, resources: sandbox.resources, tuning: sandbox.tuning };
+  return vmToDomain(vm, storage, type, host);
+}
+
+/** A VM as libvirt is to know it: its name and owner, size and tuning. */
+export interface VmIdentity {
+  name: string;
+  owner: DomainOwner;
+  resources: VmResources;
+  tuning: VmTuning;
+}
+
+/** Pure: any runv VM (a container's, or a warm pool's before it has one) -> the domain model. */
+export function vmToDomain(vm: VmIdentity, storage: VmStorage, type: DomainType, host: Omit<HostParts, 'root'>): DomainModel {
   return {
-    name: domainName(sandbox.id),
+    name: vm.name,
     type,
-    memoryMiB: sandbox.resources.memoryMiB,
-    vcpus: sandbox.resources.vcpus,
+    memoryMiB: vm.resources.memoryMiB,
+    vcpus: vm.resources.vcpus,
     kernel: host.kernel,
     initrd: host.initrd,
     cmdline: KERNEL_CMDLINE,
@@ -72,8 +86,8 @@ export function sandboxToDomain(sandbox: SandboxModel, storage: VmStorage, type:
     shares: storage.shares,
     disks: storage.disks,
     interfaces: host.interfaces,
-    metadata: { id: sandbox.id, bundle: sandbox.bundle, root: host.root },
-    tuning: sandbox.tuning,
+    metadata: vm.owner,
+    tuning: vm.tuning,
     tscKhz: host.tscKhz,
   };
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
+import { RunvError } from '../core/errors';
 import { DomainInterface, DomainModel } from '../hypervisor/domain-model';
 import { RuntimeConfig } from '../runtime/runtime-config';
 
@@ -27,8 +28,16 @@ export interface PoolVmPaths {
   name: string;
   domain: string;
   dir: string;
-  /** Shared with the VM; a mount point with shared propagation, so binds made later reach QEMU. */
+  /**
+   * What QEMU exports: a read-only bind of `store` with shared propagation, so that binds made
+   * under it after boot reach QEMU's mount namespace, and the guest cannot change what is there.
+   */
   share: string;
+  /** The directory behind `share`, where the host makes the mount points. */
+  store: string;
+  /** A private mount where a bind is made read-only before it moves under `share`. */
+  stage: string;
+  /** Entries of `share` (pool-share.ts). */
   rootfs: string;
   mounts: string;
   /** Its taps' names start with it (IFNAMSIZ: 15 bytes with the index). */
@@ -37,9 +46,8 @@ export interface PoolVmPaths {
   agentSocket: string;
   /** What the VM was booted as (PoolVmInfo). */
   info: string;
-  /** Exists while the VM waits; whoever renames it to `claim` owns the VM. */
+  /** Exists while the VM waits; whoever renames it to a claim (claimFile) owns the VM. */
   ready: string;
-  claim: string;
 }
 
 /** What a pool VM records about itself when it boots. */
@@ -56,7 +64,8 @@ export interface PoolVmInfo {
 
 /** Who took a pool VM: the container and the process that holds its agent channel. */
 export interface PoolClaim {
-  id: string;
+  /** Written once the claim is made: absent for a moment, or for good when a drain took the VM. */
+  id?: string;
   holder: ProcessRef;
 }
 
@@ -64,6 +73,31 @@ export interface PoolClaim {
 export interface ProcessRef {
   pid: number;
   startTicks: number;
+}
+
+/**
+ * The claim's file: `ready` renamed to a name that holds its holder, so that a claim is never
+ * without one, even if its holder dies at once.
+ */
+export function claimFile(paths: PoolVmPaths, holder: ProcessRef): string {
+  return path.join(paths.dir, `${CLAIM_PREFIX}${holderName(holder)}`);
+}
+
+/** The holder a claim file's name gives, or undefined for any other name. */
+export function claimHolder(file: string): ProcessRef | undefined {
+  return file.startsWith(CLAIM_PREFIX) ? parseHolder(file.slice(CLAIM_PREFIX.length)) : undefined;
+}
+
+const CLAIM_PREFIX = 'claim-';
+
+/** A process as a name: `<pid>-<start ticks>`. */
+export function holderName(holder: ProcessRef): string {
+  return `${holder.pid}-${holder.startTicks}`;
+}
+
+export function parseHolder(name: string): ProcessRef | undefined {
+  const match = /^(\d+)-(\d+)$/.exec(name);
+  return match ? { pid: Number(match[1]), startTicks: Number(match[2]) } : undefined;
 }
 
 export function poolDir(root: string): string {
@@ -79,7 +113,11 @@ export function newPoolMac(): string {
   return ['52', '54', '00', ...randomBytes(3).toString('hex').match(/../g)!].join(':');
 }
 
+/** A pool VM's name: `pool-` and 12 hex digits; anything else read from disk is not one. */
+export const POOL_VM_NAME = /^pool-[0-9a-f]{12}$/;
+
 export function poolVmPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, name: string): PoolVmPaths {
+  if (!POOL_VM_NAME.test(name)) throw new RunvError('invalid-argument', `${JSON.stringify(name)} is not a pool VM's name`);
   const dir = path.join(poolDir(config.root), name);
   const share = path.join(dir, 'share');
   return {
@@ -87,14 +125,15 @@ export function poolVmPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, n
     domain: `${POOL_DOMAIN_PREFIX}${name}`,
     dir,
     share,
+    store: path.join(dir, 'store'),
+    stage: path.join(dir, 'stage'),
     rootfs: path.join(share, POOL_ROOTFS_ENTRY),
     mounts: path.join(share, POOL_MOUNTS_ENTRY),
-    tapPrefix: `rp${name.replace(/^pool-/, '').slice(0, 10)}t`,
+    tapPrefix: `rp${name.slice('pool-'.length, 'pool-'.length + 10)}t`,
     consoleLog: path.join(dir, 'console.log'),
     agentSocket: path.join(config.socketDir, `${name}.agent`),
     info: path.join(dir, 'info.json'),
     ready: path.join(dir, 'ready'),
-    claim: path.join(dir, 'claim'),
   };
 }
 

@@ -1,6 +1,5 @@
 import { ContainerModel } from '../core/model';
-import { DomainModel } from '../hypervisor/domain-model';
-import { DomainInterface } from '../hypervisor/domain-model';
+import { DomainInterface, DomainModel, DomainType } from '../hypervisor/domain-model';
 import { SandboxNetwork } from '../network/network-service';
 import { StoragePlan } from '../storage/storage-plan';
 import { POOL_NICS, POOL_ROOTFS_ENTRY, POOL_TAG } from './pool-layout';
@@ -16,14 +15,19 @@ export interface ColdDomain {
  * Pure: why a booted pool VM cannot take this container, or undefined when it can. A pool VM
  * has one 9p share and POOL_NICS NICs, and QEMU must see the rootfs where runv sees it.
  */
-export function whyNotPooled(rootfsPath: string, cold: ColdDomain): string | undefined {
+export function whyNotPooled(cold: ColdDomain): string | undefined {
   const { model, storage, network } = cold;
-  if (model.type !== 'kvm' && model.type !== 'qemu') return `the ${model.type} driver has no pool`;
+  if (!poolDriver(model.type)) return `the ${model.type} driver has no pool`;
   if (storage.driver !== '9p') return `storage driver ${storage.driver}`;
   if (storage.disks.length > 0) return 'a disk';
   if (network.links.length > POOL_NICS) return `${network.links.length} network interfaces: a pool VM has ${POOL_NICS}`;
-  if (!storage.shares.some((share) => share.source === rootfsPath)) return "a rootfs in runv's private mount namespace";
+  if (storage.hostView) return "a rootfs in runv's private mount namespace";
   return undefined;
+}
+
+/** Pool VMs are QEMU's, with KVM or TCG. */
+export function poolDriver(type: DomainType): boolean {
+  return type === 'kvm' || type === 'qemu';
 }
 
 /**

@@ -7,21 +7,21 @@ import { RunvError } from '../core/errors';
 import { Logger } from '../core/logger';
 import { Hypervisor } from '../core/ports';
 import { chooseDriver, hostKvmFacts } from '../hypervisor/accel';
-import { DomainInterface, DomainModel, DomainType, KERNEL_CMDLINE } from '../hypervisor/domain-model';
-import { NetworkService } from '../network/network-service';
+import { DomainInterface, DomainModel, vmToDomain } from '../hypervisor/domain-model';
 import { buildDomainXml } from '../hypervisor/domain-xml';
 import { hostTscKhz } from '../hypervisor/host-tsc';
 import { ImageStore } from '../image/image-store';
-import { runTool } from '../image/run-tool';
+import { NetworkService } from '../network/network-service';
 import { resourcesOf } from '../oci/to-sandbox';
-import { tuningOf } from '../oci/tuning';
 import { OciSpec } from '../oci/spec';
+import { tuningOf } from '../oci/tuning';
 import { CleanupStack } from '../runtime/cleanup-stack';
 import { awaitGuest, createOwnedDomain, delay, driverTemplate } from '../runtime/launch-support';
 import { RuntimeConfig } from '../runtime/runtime-config';
-import { isSameProcessAlive, processStartTicks } from '../lifecycle/process-identity';
-import { mountPointsUnder, removeShareDir } from '../storage/host-mounts';
-import { newPoolMac, newPoolVmName, POOL_NICS, POOL_TAG, PoolClaim, poolDir, PoolVmInfo, PoolVmPaths, poolVmPaths, ProcessRef, shapeOf } from './pool-layout';
+import { claimFile, claimHolder, newPoolMac, newPoolVmName, POOL_NICS, POOL_TAG, POOL_VM_NAME, PoolClaim, poolDir, PoolVmInfo, PoolVmPaths, poolVmPaths, shapeOf } from './pool-layout';
+import { FillerLock, isAlive, thisProcess } from './pool-lock';
+import { makeShare, removeShare } from './pool-share';
+import { poolDriver } from './pooled-container';
 
 export type PoolVmStatus = 'booting' | 'ready' | 'claimed' | 'dead';
 
@@ -29,7 +29,7 @@ export interface PoolVmEntry {
   paths: PoolVmPaths;
   status: PoolVmStatus;
   info?: PoolVmInfo;
-  /** The container that took it. */
+  /** Who took it. */
   claim?: PoolClaim;
 }
 
@@ -42,6 +42,8 @@ export interface ClaimedVm {
 /** The entry point of a detached filler (`runv pool fill` in the background after a claim). */
 const FILLER_MAIN = path.join(__dirname, 'pool-main.js');
 const LOCK_POLL_MS = 100;
+/** How long a drain waits for a filler it asked to stop (it removes the VM it was booting). */
+const FILLER_STOP_MS = 30_000;
 
 /**
  * The warm pool of one --root (pool-layout.ts): boots VMs ahead of time, hands each to at most
@@ -59,27 +61,31 @@ export class VmPool {
 
   /**
    * Boots VMs until `size` wait ready or booting, one at a time (each boot takes a core under
-   * TCG). Dead ones go first. Only one filler runs per pool; a second returns at once.
+   * TCG). Dead ones go first. One filler runs per pool: another returns at once, and the one
+   * that runs looks again for a refill asked for meanwhile. `aborted` stops it, cleaning up.
    */
-  async fill(size: number, progress: (message: string) => void = () => undefined, requested = false): Promise<void> {
-    const unlock = this.lock();
-    if (!unlock) return progress('another filler is running');
-    try {
-      // A background filler whose request a drain took back has nothing to do.
-      if (requested && !removeFile(this.refillRequest())) return;
-      await this.removeDead();
-      // Counted again after each boot: containers may take VMs meanwhile.
-      for (let waiting = await this.waiting(); waiting < size; waiting = await this.waiting()) {
-        const paths = await this.boot();
-        progress(`${paths.domain} ready (${waiting + 1} of ${size})`);
+  async fill(size: number, options: { progress?: (message: string) => void; requested?: boolean; aborted?: AbortSignal } = {}): Promise<void> {
+    const { progress = () => undefined, aborted } = options;
+    let requested = options.requested ?? false;
+    for (;;) {
+      const unlock = this.lock().tryTake();
+      if (!unlock) return progress('another filler is running');
+      try {
+        // A background filler whose request a drain took back has nothing to do.
+        if (requested && !removeFile(this.refillRequest())) return;
+        await this.removeDead();
+        for (let waiting = await this.waiting(); waiting < size; waiting = await this.waiting()) {
+          aborted?.throwIfAborted();
+          const paths = await this.boot(aborted);
+          progress(`${paths.domain} ready (${waiting + 1} of ${size})`);
+        }
+      } finally {
+        unlock();
       }
-    } finally {
-      unlock();
+      // A claim made while this filler held the lock found it taken: its refill is this one's.
+      if (!fs.existsSync(this.refillRequest())) return;
+      requested = true;
     }
-  }
-
-  private async waiting(): Promise<number> {
-    return (await this.entries()).filter((e) => e.status === 'ready' || e.status === 'booting').length;
   }
 
   /** Spawns a filler that brings the pool back to its configured size, without waiting for it. */
@@ -92,19 +98,17 @@ export class VmPool {
   }
 
   /**
-   * Takes a ready VM of that shape for container `id`, or none. The rename of `ready` is the
-   * lock: of two claimers exactly one gets the VM. A VM whose domain is gone is removed instead.
+   * Takes a ready VM of that shape for container `id`, or none. Renaming `ready` to a claim
+   * naming this process is the lock: of two claimers exactly one gets the VM. A VM whose domain
+   * is gone is removed instead.
    */
   async claim(shape: string, id: string): Promise<ClaimedVm | undefined> {
     for (const entry of await this.entries()) {
-      if (entry.status !== 'ready' || entry.info?.shape !== shape) continue;
-      try {
-        fs.renameSync(entry.paths.ready, entry.paths.claim);
-      } catch {
-        continue;
-      }
-      fs.writeFileSync(entry.paths.claim, JSON.stringify({ id, holder: thisProcess() } satisfies PoolClaim));
-      if ((await this.hypervisor.stateOf(entry.paths.domain)) === 'running') return { paths: entry.paths, info: entry.info };
+      if (entry.status !== 'ready' || !entry.info || entry.info.shape !== shape) continue;
+      const claim = takeReady(entry.paths);
+      if (!claim) continue;
+      fs.writeFileSync(claim, JSON.stringify({ id } satisfies Omit<PoolClaim, 'holder'>));
+      if ((await this.hypervisor.stateOf(entry.paths.domain).catch(() => undefined)) === 'running') return { paths: entry.paths, info: entry.info };
       this.log.debug('pool', `${entry.paths.domain} is gone: removing it`, { id });
       await this.release(entry.paths.name);
     }
@@ -115,7 +119,7 @@ export class VmPool {
   async entries(): Promise<PoolVmEntry[]> {
     let names: string[] = [];
     try {
-      names = fs.readdirSync(poolDir(this.config.root)).filter((name) => name.startsWith('pool-'));
+      names = fs.readdirSync(poolDir(this.config.root)).filter((name) => POOL_VM_NAME.test(name));
     } catch {
       return [];
     }
@@ -124,27 +128,28 @@ export class VmPool {
 
   /**
    * Destroys a pool VM if runv made it, removes its taps (from `netns` too, where a container
-   * took them), unmounts what its share holds and removes its files.
+   * took them), unmounts what its share holds and removes its files. QEMU goes first: nothing
+   * in the guest can change the share while it is taken apart.
    */
   async release(name: string, netns?: string): Promise<void> {
     const paths = poolVmPaths(this.config, name);
     const owner = await this.hypervisor.ownerOf(paths.domain);
     if (owner?.pool && owner.root === this.config.root) await this.hypervisor.destroy(paths.domain);
     await this.network.remove(paths.tapPrefix, netns);
-    await removeShareDir(paths.mounts);
-    for (const mountPoint of [...mountPointsUnder(paths.share).reverse(), ...(isMountPoint(paths.share) ? [paths.share] : [])]) await runTool(['umount', mountPoint]);
-    // Never recursive: a directory that is still a mount point would take the host's files along.
-    for (const file of [paths.agentSocket, paths.info, paths.ready, paths.claim, paths.consoleLog]) fs.rmSync(file, { force: true });
-    for (const dir of [paths.rootfs, paths.share, paths.dir]) removeEmptyDir(dir);
+    await removeShare(paths);
+    fs.rmSync(paths.agentSocket, { force: true });
+    // What is left are the VM's own files (info, ready or claim, console log): never a directory.
+    for (const entry of readdirIfThere(paths.dir)) fs.unlinkSync(path.join(paths.dir, entry));
+    removeDir(paths.dir);
     this.log.debug('pool', `${paths.domain} removed`);
   }
 
   /**
-   * Removes every VM that waits, once a filler at work has finished (else it would go on booting);
-   * a claimed one belongs to its container and stays.
+   * Removes every VM that is no container's. A running filler is asked to stop first (else it
+   * would boot on); it removes the VM it was booting itself.
    */
   async drain(): Promise<number> {
-    const unlock = await this.lockWhenFree();
+    const unlock = await this.stopFiller();
     try {
       removeFile(this.refillRequest());
       let removed = 0;
@@ -160,14 +165,26 @@ export class VmPool {
     }
   }
 
-  private async lockWhenFree(): Promise<() => void> {
-    const deadline = Date.now() + this.config.bootTimeoutMs;
+  private async stopFiller(): Promise<() => void> {
+    const lock = this.lock();
+    const deadline = Date.now() + FILLER_STOP_MS;
+    const asked = new Set<number>();
     for (;;) {
-      const unlock = this.lock();
+      const unlock = lock.tryTake();
       if (unlock) return unlock;
-      if (Date.now() > deadline) throw new RunvError('unavailable', `a pool filler is still running after ${this.config.bootTimeoutMs / 1000} s`);
+      const filler = lock.holder();
+      // Once: a second SIGTERM would end it before it removed the VM it was booting.
+      if (filler && !asked.has(filler.pid)) {
+        asked.add(filler.pid);
+        signal(filler.pid, 'SIGTERM');
+      }
+      if (Date.now() > deadline) throw new RunvError('unavailable', `the pool's filler (pid ${filler?.pid}) did not stop within ${FILLER_STOP_MS / 1000} s`);
       await delay(LOCK_POLL_MS);
     }
+  }
+
+  private async waiting(): Promise<number> {
+    return (await this.entries()).filter((e) => e.status === 'ready' || e.status === 'booting').length;
   }
 
   /** VMs whose filler or claimer died with them, and ready ones whose domain is gone. */
@@ -178,21 +195,27 @@ export class VmPool {
     }
   }
 
-  /** Boots one pool VM and waits until its guest-init answers a probe; then marks it ready. */
-  private async boot(): Promise<PoolVmPaths> {
+  /**
+   * Boots one pool VM and waits until its guest-init answers a probe; then marks it ready. Its
+   * directory appears whole, info.json in it: a VM without one would count as dead.
+   */
+  private async boot(aborted?: AbortSignal): Promise<PoolVmPaths> {
     const paths = poolVmPaths(this.config, newPoolVmName());
     const cleanup = new CleanupStack();
     try {
-      fs.mkdirSync(paths.dir, { mode: 0o700 });
-      cleanup.push('remove the pool VM', () => this.release(paths.name));
       const nics = Array.from({ length: POOL_NICS }, (_, i) => ({ tap: `${paths.tapPrefix}${i}`, mac: newPoolMac() }));
       const { model, template, templateFile } = await this.domain(paths, nics);
-      fs.writeFileSync(paths.info, JSON.stringify({ domain: paths.domain, shape: shapeOf(model, template), filler: thisProcess(), nics, created: new Date().toISOString() } satisfies PoolVmInfo));
-      await shareWithPropagation(paths.share);
+      const info: PoolVmInfo = { domain: paths.domain, shape: shapeOf(model, template), filler: thisProcess(), nics, created: new Date().toISOString() };
+      const making = `${paths.dir}.new`;
+      fs.mkdirSync(making, { mode: 0o700 });
+      fs.writeFileSync(path.join(making, path.basename(paths.info)), JSON.stringify(info));
+      fs.renameSync(making, paths.dir);
+      cleanup.push('remove the pool VM', () => this.release(paths.name));
+      await makeShare(paths);
       await this.network.makeTaps(paths.tapPrefix, nics.map((nic) => nic.tap), cleanup);
       fs.mkdirSync(path.dirname(paths.agentSocket), { recursive: true, mode: 0o700 });
       await createOwnedDomain(this.hypervisor, paths.name, paths.domain, await buildDomainXml(template, templateFile, model), cleanup);
-      const watch = { hypervisor: this.hypervisor, name: paths.domain, timeoutMs: this.config.bootTimeoutMs, stopped: 'the pool VM stopped while booting', failure: (what: string) => new RunvError('guest', what) };
+      const watch = { hypervisor: this.hypervisor, name: paths.domain, timeoutMs: this.config.bootTimeoutMs, stopped: 'the pool VM stopped while booting', failure: (what: string) => new RunvError('guest', what), aborted };
       const agent = await awaitGuest(AgentClient.connect(paths.agentSocket), watch, (a) => cleanup.push('close agent channel', () => a.close()), true);
       agent.close();
       fs.writeFileSync(paths.ready, '');
@@ -203,95 +226,66 @@ export class VmPool {
     }
   }
 
-  /** A pool VM's domain: what a container with a default spec would get, with one 9p share and NICs. */
+  /** A pool VM's domain: what a container with a default spec would get, with one 9p share and its NICs. */
   private async domain(paths: PoolVmPaths, nics: DomainInterface[]): Promise<{ model: DomainModel; template: string; templateFile: string }> {
     const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
     if (!poolDriver(type)) throw new RunvError('invalid-argument', `the warm pool needs a QEMU VM (--driver kvm or qemu), not ${type}`);
     const image = await this.images.current(this.config.imagesDir);
-    const { memoryMiB, vcpus } = resourcesOf({} as OciSpec);
-    const model: DomainModel = {
-      name: paths.domain,
-      type,
-      memoryMiB,
-      vcpus,
-      kernel: image.kernel,
-      initrd: image.initrd,
-      cmdline: KERNEL_CMDLINE,
-      consoleLog: paths.consoleLog,
-      agentSocket: paths.agentSocket,
-      shares: [{ driver: '9p', source: paths.share, tag: POOL_TAG }],
-      disks: [],
-      interfaces: nics,
-      metadata: { id: paths.name, bundle: paths.dir, root: this.config.root, pool: true },
-      tuning: tuningOf(this.config.annotations),
-      tscKhz: hostTscKhz(),
-    };
-    return { model, ...driverTemplate(this.config.templateDir, type) };
+    const vm = { name: paths.domain, owner: { id: paths.name, bundle: paths.dir, root: this.config.root, pool: true }, resources: resourcesOf({} as OciSpec), tuning: tuningOf(this.config.annotations) };
+    const storage = { shares: [{ driver: '9p' as const, source: paths.share, tag: POOL_TAG }], disks: [] };
+    const host = { kernel: image.kernel, initrd: image.initrd, consoleLog: paths.consoleLog, agentSocket: paths.agentSocket, interfaces: nics, tscKhz: hostTscKhz() };
+    return { model: vmToDomain(vm, storage, type, host), ...driverTemplate(this.config.templateDir, type) };
+  }
+
+  private lock(): FillerLock {
+    fs.mkdirSync(poolDir(this.config.root), { recursive: true, mode: 0o700 });
+    return new FillerLock(path.join(poolDir(this.config.root), 'fill.lock'));
   }
 
   /** Made before a background filler starts, so that a drain in between can take its work back. */
   private refillRequest(): string {
     return path.join(poolDir(this.config.root), 'refill');
   }
-
-  /** The filler's lock: a file holding its pid. Returns its release, or undefined if taken. */
-  private lock(): (() => void) | undefined {
-    fs.mkdirSync(poolDir(this.config.root), { recursive: true, mode: 0o700 });
-    const file = path.join(poolDir(this.config.root), 'fill.lock');
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(file, JSON.stringify(thisProcess()), { flag: 'wx' });
-        return () => fs.rmSync(file, { force: true });
-      } catch {
-        const holder = readJson<ProcessRef>(file);
-        if (holder && alive(holder)) return undefined;
-        fs.rmSync(file, { force: true });
-      }
-    }
-    return undefined;
-  }
 }
 
-export function poolDriver(type: DomainType): boolean {
-  return type === 'kvm' || type === 'qemu';
-}
-
-/** The share is its own mount point, shared: binds made under it after boot appear in QEMU's namespace. */
-async function shareWithPropagation(share: string): Promise<void> {
-  fs.mkdirSync(share, { mode: 0o755 });
-  await runTool(['mount', '--bind', share, share]);
-  await runTool(['mount', '--make-shared', share]);
-}
-
-function takeReady(paths: PoolVmPaths): boolean {
+/** Renames `ready` to a claim naming this process: the claim's file, or undefined if another took it. */
+function takeReady(paths: PoolVmPaths): string | undefined {
+  const claim = claimFile(paths, thisProcess());
   try {
-    fs.renameSync(paths.ready, paths.claim);
-    return true;
+    fs.renameSync(paths.ready, claim);
+    return claim;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 function entryOf(paths: PoolVmPaths): PoolVmEntry {
   const info = readJson<PoolVmInfo>(paths.info);
-  const claim = readJson<PoolClaim>(paths.claim);
-  if (fs.existsSync(paths.claim)) {
-    // A claim whose holder died: the container's shim is gone, its VM powers itself off.
-    return { paths, info, claim, status: claim && !alive(claim.holder) ? 'dead' : 'claimed' };
+  const claimName = readdirIfThere(paths.dir).find((name) => claimHolder(name));
+  if (claimName) {
+    const holder = claimHolder(claimName)!;
+    const claim = { ...readJson<Omit<PoolClaim, 'holder'>>(path.join(paths.dir, claimName)), holder };
+    // A claim whose holder died: its container's shim is gone, and so must its VM be.
+    return { paths, info, claim, status: isAlive(holder) ? 'claimed' : 'dead' };
   }
   if (fs.existsSync(paths.ready)) return { paths, info, status: 'ready' };
-  return { paths, info, status: info && alive(info.filler) ? 'booting' : 'dead' };
+  return { paths, info, status: info && isAlive(info.filler) ? 'booting' : 'dead' };
 }
 
-function isMountPoint(dir: string): boolean {
-  return mountPointsUnder(path.dirname(dir)).includes(dir);
-}
-
-function readJson<T>(file: string): T | undefined {
+/** A process that is gone meanwhile needs no signal. */
+function signal(pid: number, name: NodeJS.Signals): void {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-  } catch {
-    return undefined;
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+function removeDir(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 
@@ -305,18 +299,18 @@ function removeFile(file: string): boolean {
   }
 }
 
-function removeEmptyDir(dir: string): void {
+function readJson<T>(file: string): T | undefined {
   try {
-    fs.rmdirSync(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
   }
 }
 
-function thisProcess(): ProcessRef {
-  return { pid: process.pid, startTicks: processStartTicks(process.pid) ?? 0 };
-}
-
-function alive(process: ProcessRef): boolean {
-  return isSameProcessAlive(process.pid, process.startTicks);
+function readdirIfThere(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -21,9 +21,9 @@ import { inUse } from './state-dir';
 import { awaitGuest, createOwnedDomain, driverTemplate, lastLine, shutDown } from './launch-support';
 import { LxcLauncher } from './lxc-launcher';
 import { VmPool } from '../pool/vm-pool';
-import { POOL_ROOTFS_ENTRY, shapeOf } from '../pool/pool-layout';
+import { POOL_MOUNTS_ENTRY, POOL_ROOTFS_ENTRY, shapeOf } from '../pool/pool-layout';
+import { bindIntoShare } from '../pool/pool-share';
 import { pooledContainer, pooledNetwork, whyNotPooled } from '../pool/pooled-container';
-import { bindEntry } from '../storage/host-mounts';
 
 /** A booted VM whose guest-init has answered, ready to take containers. */
 export interface RunningSandbox {
@@ -48,6 +48,11 @@ export interface LaunchOptions {
    * guest then boots for a second or more, time in which this process would only wait.
    */
   readonly whileBooting?: () => void;
+  /**
+   * Told at once when the container takes a warm pool's VM, so that a delete finds it even if
+   * this process dies; told `undefined` when that VM failed and the container boots its own.
+   */
+  readonly onPooledVm?: (name: string | undefined) => void;
 }
 
 export interface DomainDescription {
@@ -108,7 +113,7 @@ export class SandboxLauncher {
     const { type } = chooseDriver(this.config.driver, this.config.accel, hostKvmFacts());
     if (type === 'lxc') return this.lxc.launch(sandbox, aborted);
     const description = await this.describe(sandbox, type);
-    const pooled = await this.fromPool(sandbox, description, aborted);
+    const pooled = await this.fromPool(sandbox, description, options);
     if (pooled) return pooled;
     const { model, xml, paths, storage, network } = description;
     const cleanup = new CleanupStack();
@@ -141,8 +146,9 @@ export class SandboxLauncher {
    * bind sources are bound under the VM's share, and a filler boots the VM's successor. Undefined
    * when none fits or the one taken fails (the caller boots a VM of its own then).
    */
-  private async fromPool(sandbox: SandboxModel, cold: DomainDescription, aborted?: AbortSignal): Promise<RunningSandbox | undefined> {
-    const why = whyNotPooled(sandbox.rootfsPath, cold);
+  private async fromPool(sandbox: SandboxModel, cold: DomainDescription, options: LaunchOptions): Promise<RunningSandbox | undefined> {
+    const { aborted } = options;
+    const why = whyNotPooled(cold);
     if (why) {
       this.log.debug('pool', `no pool VM: ${why}`, { id: sandbox.id });
       return undefined;
@@ -150,14 +156,14 @@ export class SandboxLauncher {
     const vm = await this.pool.claim(shapeOf(cold.model, cold.template), sandbox.id);
     if (!vm) return undefined;
     this.log.debug('pool', `took ${vm.paths.domain}`, { id: sandbox.id });
+    options.onPooledVm?.(vm.paths.name);
     this.pool.refillInBackground();
     const { paths } = vm;
     const cleanup = new CleanupStack();
     cleanup.push('release the pool VM', () => this.pool.release(paths.name, cold.network.netns));
     try {
-      await bindEntry(paths.share, { source: sandbox.rootfsPath, entry: POOL_ROOTFS_ENTRY, directory: true, readonly: false, recursive: true });
-      if (cold.storage.binds.length > 0) fs.mkdirSync(paths.mounts);
-      for (const bind of cold.storage.binds) await bindEntry(paths.mounts, bind);
+      await bindIntoShare(paths, POOL_ROOTFS_ENTRY, { source: sandbox.rootfsPath, entry: POOL_ROOTFS_ENTRY, directory: true, readonly: false, recursive: true });
+      for (const bind of cold.storage.binds) await bindIntoShare(paths, `${POOL_MOUNTS_ENTRY}/${bind.entry}`, bind);
       const network = pooledNetwork(cold.network, vm.info.nics, paths.tapPrefix);
       await this.network.connect(network, cleanup);
       const watch = { hypervisor: this.hypervisor, name: paths.domain, timeoutMs: this.config.bootTimeoutMs, stopped: 'the pool VM stopped', failure: (what: string) => new RunvError('guest', what), aborted };
@@ -167,6 +173,7 @@ export class SandboxLauncher {
       return { agent, container: pooledContainer(cold.storage.container), domain: paths.domain, consoleLog: paths.consoleLog, pooledVm: paths.name, teardown };
     } catch (error) {
       await cleanup.run();
+      options.onPooledVm?.(undefined);
       if (aborted?.aborted) throw error;
       this.log.debug('pool', `${paths.domain} failed, booting a VM instead: ${(error as Error).message}`, { id: sandbox.id });
       return undefined;

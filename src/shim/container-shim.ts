@@ -127,8 +127,8 @@ export class ContainerShim implements ShimHandlers {
       networkNamespace: this.sandbox.networkNamespace,
     };
     this.store.write(this.record);
-    this.running = await this.launcher.launch(this.sandbox, { aborted: request.aborted, whileBooting: loadShimApi });
-    if (this.running.pooledVm) this.store.write((this.record = { ...this.record, pooledVm: this.running.pooledVm }));
+    const onPooledVm = (pooledVm: string | undefined): void => this.store.write((this.record = { ...this.record, pooledVm }));
+    this.running = await this.launcher.launch(this.sandbox, { aborted: request.aborted, whileBooting: loadShimApi, onPooledVm });
     await this.running.agent.addContainer(this.running.container);
     const { cgroup } = this.running.container;
     if (Object.keys(cgroup).length) await this.running.agent.setCgroup(request.id, cgroup);

@@ -27,17 +27,25 @@ export async function bindEntry(shareDir: string, bind: HostBind): Promise<void>
  */
 export async function removeShareDir(shareDir: string): Promise<void> {
   if (!fs.existsSync(shareDir)) return;
-  // A shim whose VM was destroyed may be removing the same directory: what it took first is done.
-  for (const mountPoint of mountPointsUnder(shareDir).reverse()) {
-    await runTool(['umount', mountPoint]).catch((error: Error) => {
-      if (mountPointsUnder(shareDir).includes(mountPoint)) throw error;
-    });
-  }
+  await unmountUnder(shareDir);
   for (const entry of readdirIfThere(shareDir)) {
     const file = path.join(shareDir, entry);
     ifThere(() => (fs.lstatSync(file).isDirectory() ? fs.rmdirSync(file) : fs.unlinkSync(file)));
   }
   ifThere(() => fs.rmdirSync(shareDir));
+}
+
+/**
+ * Unmounts every mount point under `dir` (and `dir` itself, with `itself`), the latest first. A
+ * shim whose VM was destroyed may be unmounting the same ones: what it took first is done.
+ */
+export async function unmountUnder(dir: string, itself = false): Promise<void> {
+  const mounted = (): string[] => [...(itself ? mountPoints().filter((m) => m === dir) : []), ...mountPointsUnder(dir)];
+  for (const mountPoint of mounted().reverse()) {
+    await runTool(['umount', mountPoint]).catch((error: Error) => {
+      if (mounted().includes(mountPoint)) throw error;
+    });
+  }
 }
 
 function readdirIfThere(dir: string): string[] {
@@ -57,12 +65,15 @@ function ifThere(action: () => void): void {
 /** Mount points strictly under `dir`, in mount order, from this namespace's mountinfo. */
 export function mountPointsUnder(dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return mountPoints().filter((mountPoint) => mountPoint.startsWith(prefix));
+}
+
+function mountPoints(): string[] {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((line) => unescapeMountinfo(line.split(' ')[4]))
-    .filter((mountPoint) => mountPoint.startsWith(prefix));
+    .map((line) => unescapeMountinfo(line.split(' ')[4]));
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */

@@ -46,6 +46,8 @@ export interface StorageFacts {
 export interface StoragePlan extends VmStorage {
   driver: StorageDriverName;
   shareDir: string;
+  /** As StorageFacts' hostView: '' when QEMU sees runv's paths as they are. */
+  hostView: string;
   binds: HostBind[];
   container: ContainerModel;
 }
@@ -78,6 +80,7 @@ export function planStorage(sandbox: SandboxModel, facts: StorageFacts): Storage
     shares,
     disks,
     shareDir: facts.shareDir,
+    hostView: facts.hostView,
     binds,
     container: { ...container, rootfs: { ...rootfs, readonly: readonlyRoot }, shares: guestShares, mounts },
   };

@@ -120,9 +120,16 @@ describe('warm pool (real libvirt, real VMs)', function () {
 
   it('shows which container holds a pool VM, and a delete after a killed shim removes the VM and its mounts', async () => {
     const [vm] = await fill(1);
-    const created = await create(['--bundle', bundle('pl-held', 'sleep 60'), 'pl-held']);
+    const hostDir = fs.mkdtempSync(path.join(work, 'ro-'));
+    const b = bundle('pl-held', 'sleep 60', (spec) => spec.mounts!.push({ destination: '/ro', type: 'bind', source: hostDir, options: ['rbind', 'ro'] }));
+    const created = await create(['--bundle', b, 'pl-held']);
     assert.equal(created.status, 0, created.stderr);
     assert.deepEqual((await poolVms()).map((v) => [v.name, v.status, v.container]), [[vm.name, 'claimed', 'pl-held']]);
+    // QEMU's own view, which the guest reaches: its share read-only but for the rootfs, and the ro bind read-only too.
+    const share = poolVmPaths(config, vm.name).share;
+    const qemu = execFileSync('pgrep', ['-f', `guest=${vm.domain}`], { encoding: 'utf8' }).trim().split('\n')[0];
+    const options = new Map(fs.readFileSync(`/proc/${qemu}/mountinfo`, 'utf8').split('\n').map((line) => line.split(' ')).filter((f) => f[4]?.startsWith(share)).map((f) => [f[4].slice(share.length) || '/', f[5].split(',')[0]]));
+    assert.deepEqual(Object.fromEntries(options), { '/': 'ro', '/rootfs': 'rw', '/mounts/0': 'ro' });
     const state = JSON.parse((await runv(['state', 'pl-held'])).stdout) as { pid: number };
     process.kill(state.pid, 'SIGKILL');
     await waitFor('the shim to die', async () => ((await poolVms())[0]?.status === 'dead' ? true : undefined));
@@ -192,6 +199,17 @@ describe('warm pool (real libvirt, real VMs)', function () {
     const result = await runv(['pool', 'drain']);
     assert.equal(result.status, 0, result.stderr);
     await assertNothingLeft(vms);
+  });
+
+  it('drain stops a filler at work, which removes the VM it was booting', async () => {
+    const filling = runv(['pool', 'fill', '--size', '1']);
+    const booting = await waitFor('a VM to boot', async () => (await poolVms()).find((vm) => vm.status === 'booting'));
+    const drained = await runv(['pool', 'drain']);
+    assert.equal(drained.status, 0, drained.stderr);
+    const filled = await filling;
+    assert.notEqual(filled.status, 0, 'the filler was interrupted');
+    assert.match(filled.stderr, /pool fill interrupted/);
+    await assertNothingLeft([booting]);
   });
 
   it('refuses a bad pool size in one line and boots nothing', async () => {

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { RunvCommand } from '../../cli/runv-command';
+import { RunvError } from '../../core/errors';
 import { MAX_POOL_SIZE } from '../../runtime/config-file';
 import { VmPool } from '../../pool/vm-pool';
 
@@ -19,6 +20,14 @@ export default class PoolFill extends RunvCommand<typeof PoolFill> {
 
   async run(): Promise<void> {
     const size = this.flags.size ?? (this.runtimeConfig().poolSize || 1);
-    await this.container.get(VmPool).fill(size, (message) => this.logToStderr(message));
+    // Ctrl-C (or a drain's SIGTERM) stops the boot under way and removes that VM.
+    const stop = new AbortController();
+    const abort = (): void => stop.abort(new RunvError('interrupted', 'pool fill interrupted'));
+    process.on('SIGINT', abort).on('SIGTERM', abort);
+    try {
+      await this.container.get(VmPool).fill(size, { progress: (message) => this.logToStderr(message), aborted: stop.signal });
+    } finally {
+      process.off('SIGINT', abort).off('SIGTERM', abort);
+    }
   }
 }

@@ -20,14 +20,14 @@ interface Options {
   links?: number;
 }
 
-function cold(id: string, { edit = () => undefined, storage = '9p', facts = directory, type = 'qemu', links = 0 }: Options = {}): ColdDomain & { rootfsPath: string } {
+function cold(id: string, { edit = () => undefined, storage = '9p', facts = directory, type = 'qemu', links = 0 }: Options = {}): ColdDomain {
   const spec = defaultSpec();
   edit(spec);
   const sandbox = specToSandbox(spec, { id, bundle: `/bundles/${id}`, defaultStorage: storage });
   const plan = planStorage(sandbox, facts);
   const model = sandboxToDomain(sandbox, plan, type, { ...host, consoleLog: `/state/${id}/console.log`, agentSocket: `/sock/${id}.agent` });
   const network = { links: Array.from({ length: links }, () => ({}) as never) } as unknown as ColdDomain['network'];
-  return { model, storage: plan, network, rootfsPath: sandbox.rootfsPath };
+  return { model, storage: plan, network };
 }
 
 describe('warm pool', () => {
@@ -55,8 +55,8 @@ describe('warm pool', () => {
   describe('which containers a pool VM can take', () => {
     it('a 9p rootfs on a QEMU VM with at most one network interface, bind mounts included', () => {
       const c = cold('a', { edit: (s) => s.mounts!.push({ destination: '/d', type: 'bind', source: '/srv/dir', options: ['rbind'] }) });
-      assert.equal(whyNotPooled(c.rootfsPath, c), undefined);
-      assert.equal(whyNotPooled(c.rootfsPath, { ...c, network: cold('a', { links: 1 }).network }), undefined);
+      assert.equal(whyNotPooled(c), undefined);
+      assert.equal(whyNotPooled({ ...c, network: cold('a', { links: 1 }).network }), undefined);
     });
 
     it('not one that needs devices a booted VM lacks, another driver, or a rootfs QEMU cannot see', () => {
@@ -66,7 +66,7 @@ describe('warm pool', () => {
         cold('a', { links: 2 }),
         cold('a', { type: 'xen' }),
         cold('a', { facts: { ...directory, hostView: '/proc/42/root' } }),
-      ].map((c) => whyNotPooled(c.rootfsPath, c));
+      ].map((c) => whyNotPooled(c));
       assert.deepEqual(reasons, ['storage driver virtiofs', 'storage driver block', '2 network interfaces: a pool VM has 1', 'the xen driver has no pool', "a rootfs in runv's private mount namespace"]);
     });
   });
