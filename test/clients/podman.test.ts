@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { buildBusyboxImage, BusyboxImage } from '../support/clients/busybox-image';
 import { waitFor } from '../support/clients/command';
@@ -111,21 +112,27 @@ describe('podman', function () {
     await waitFor('the loop to tick again', () => (tick() !== frozen ? true : undefined), 10_000);
   });
 
-  it('publishes a port: -p reaches a server in the container on a bridge network', async () => {
-    // A network of the harness's own (its config dir, subnet and bridge), not podman's default;
-    // written as podman 4 stores one, since its `network create` cannot name the bridge.
-    const network = 'runvtest-pm';
+  /**
+   * A network of the harness's own (its config dir, subnet and bridge), not podman's default;
+   * written as podman 4 stores one, since its `network create` cannot name the bridge.
+   */
+  const ownBridgeNetwork = (network: string, subnet: string): string => {
     fs.writeFileSync(podman().home.path('networks', `${network}.json`), JSON.stringify({
       name: network,
-      id: 'c0ffee'.padEnd(64, '0'),
+      id: Buffer.from(network).toString('hex').padEnd(64, '0').slice(0, 64),
       driver: 'bridge',
-      network_interface: 'runvtest-pm0',
-      subnets: [{ subnet: '10.216.0.0/24', gateway: '10.216.0.1' }],
+      network_interface: `${network}0`,
+      subnets: [{ subnet: `${subnet}.0/24`, gateway: `${subnet}.1` }],
       ipv6_enabled: false,
       internal: false,
       dns_enabled: false,
       ipam_options: { driver: 'host-local' },
     }));
+    return network;
+  };
+
+  it('publishes a port: -p reaches a server in the container on a bridge network', async () => {
+    const network = ownBridgeNetwork('runvtest-pm', '10.216.0');
     const c = name();
     try {
       const serve = 'mkdir -p /www && echo published > /www/index.html && exec httpd -f -p 80 -h /www';
@@ -136,6 +143,29 @@ describe('podman', function () {
       await podman().check(['rm', '-f', '--time', '0', c]);
       await podman().check(['network', 'rm', network]);
     }
+  });
+
+  describe('with a warm pool of runv VMs', () => {
+    const pool = (...args: string[]): string => execFileSync(podman().home.runtime.path, ['pool', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+    before(function () {
+      // Another runtime under test (runc) has no pool.
+      if (process.env.RUNV_CLIENT_RUNTIME) this.skip();
+    });
+    afterEach(() => pool('drain'));
+
+    it('run takes a booted VM, whose NIC becomes the container\'s on a bridge network, and the VM goes with the container', async () => {
+      pool('fill', '--size', '1');
+      const network = ownBridgeNetwork('runvtest-pmp', '10.218.0');
+      try {
+        const r = await podman().run(['run', '--rm', '--network', network, image.ref, 'sh', '-c', "ip -4 addr show eth0 | grep -o 'inet [0-9.]*'; ping -c 1 -W 10 10.218.0.1 >/dev/null && echo reached"]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^inet 10\.218\.0\.\d+\nreached\n$/);
+        assert.deepEqual(JSON.parse(pool('list', '--format', 'json')), [], 'the container took the pool VM, and it went with the container');
+      } finally {
+        await podman().check(['network', 'rm', network]);
+      }
+    });
   });
 
   it('build runs a RUN step of a Containerfile, and the built image has its result', async () => {
