@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { busyboxRootfs, makeBundle, Spec } from '../test/support/busybox-bundle';
 import { CniBridge, CniNetns } from '../test/support/cni-netns';
-import { findExecutable, invoke, OciRuntime, ownSpecBundle, runcRuntime, runvRuntime } from './oci-runtimes';
+import { benchImagesDir, findExecutable, invoke, OciRuntime, ownSpecBundle, runcRuntime, runvRuntime } from './oci-runtimes';
 import { now } from './processes';
 import { summarize } from './stats';
 
@@ -137,10 +137,10 @@ export async function networkReport(dir: string, runv: OciRuntime, runc: OciRunt
 
 if (require.main === module) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-bench-net-'));
-  const runv = runvRuntime(path.resolve(__dirname, '..', 'bin', 'run.js'), path.join(dir, 'runv-root'));
-  const images = process.argv[2];
+  const images = process.argv[2] ? path.resolve(process.argv[2]) : benchImagesDir();
+  const runv = runvRuntime(path.resolve(__dirname, '..', 'bin', 'run.js'), path.join(dir, 'runv-root'), images);
   const runc = runcRuntime(path.join(dir, 'runc-root'));
-  networkReport(dir, images ? { ...runv, globalArgs: [...runv.globalArgs, '--images-dir', path.resolve(images)] } : runv, 'runtime' in runc ? runc.runtime : undefined)
+  networkReport(dir, runv, 'runtime' in runc ? runc.runtime : undefined)
     .then((lines) => process.stdout.write(lines.join('\n') + '\n'))
     .catch((error: Error) => {
       process.stderr.write(`bench: ${error.message}\n`);

@@ -135,6 +135,18 @@ export function vcpuHasRun(pid: number): boolean {
   });
 }
 
+/** CPU time the process used so far (user + system, every thread), in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readProc(pid, 'stat');
+  if (stat === undefined) throw new Error(`no stat for pid ${pid}: has it exited?`);
+  // utime and stime are the 12th and 13th fields after the parenthesised command name, in ticks.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux architecture runv runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** VmRSS in bytes, from /proc/<pid>/status. */
 export function residentBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readProc(pid, 'status') ?? '');

@@ -1,7 +1,7 @@
 /**
  * Boot benchmark: `runv run` of /bin/true against a bare QEMU direct-kernel boot of the same
- * kernel and initrd whose init powers off at once, plus the initrd size and QEMU's RSS after
- * boot, and where runv's time goes. Then runv beside the runtimes it stands in for, through the
+ * kernel and initrd whose init powers off at once, cold and with a VM from the warm pool, plus
+ * the initrd size, QEMU's RSS after boot, a waiting pool VM's cost, and where runv's time goes. Then runv beside the runtimes it stands in for, through the
  * runc interface: the start-up of `state` against runc's and `node -e 0`, and a whole
  * create / start / wait / delete of /bin/true against runsc (ptrace) and runc; a runtime that
  * is not installed is skipped with a line saying so. Last, TCP throughput and request latency
@@ -28,7 +28,8 @@ import {
   runvRuntime, statusOf, timeLifecycle,
 } from './oci-runtimes';
 import { networkReport } from './network';
-import { assertSucceeded, countQemus, liveChildren, sleep, start } from './processes';
+import { BenchPool } from './pool';
+import { assertSucceeded, countQemus, start } from './processes';
 import { median, seconds, summarize } from './stats';
 import { BareTarget, RunvTarget, timeBareQemu, timeRunv } from './subjects';
 import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv } from './trace';
@@ -36,6 +37,8 @@ import { BARE_PHASES, probeMemory, RUNV_PHASES, Timeline, traceBare, traceRunv }
 const DEFAULT_RUNS = 5;
 const MEMORY_RUNS = 3;
 const TRACED_RUNS = 3;
+/** The back-to-back runs' pool: the size the runtime config gives it, refilled in the background. */
+const BACK_TO_BACK_POOL_SIZE = 2;
 /** `state` and `node -e 0` are cheap: more rounds steady their medians. */
 const CLI_RUNS = 15;
 const CLI_TIMEOUT_MS = 60_000;
@@ -258,13 +261,21 @@ async function main(): Promise<void> {
 
     const runvMs: number[] = [];
     const bareMs: number[] = [];
+    const warmMs: number[] = [];
+    const pool = new BenchPool({ ...runvTarget, root: work.poolRoot });
     let othersBusy = 0;
     for (let i = 1; i <= runs; i++) {
       othersBusy = Math.max(othersBusy, countQemus());
       runvMs.push(await timeRunv(runvTarget, trueBundle, work.newId('r', i)));
       bareMs.push(await timeBareQemu(bareTarget, serialFile(`bare-${i}`)));
-      process.stderr.write(`bench: run ${i}/${runs}: runv ${seconds(runvMs[i - 1])} s, bare ${seconds(bareMs[i - 1])} s\n`);
+      // Its pool VM boots before the timing starts; the others' QEMUs are gone by then.
+      warmMs.push(await pool.timeWarmRun(trueBundle, work.newId('w', i)));
+      process.stderr.write(`bench: run ${i}/${runs}: runv ${seconds(runvMs[i - 1])} s, bare ${seconds(bareMs[i - 1])} s, runv from the warm pool ${seconds(warmMs[i - 1])} s\n`);
     }
+    const stream = await pool.timeBackToBack(trueBundle, Array.from({ length: runs }, (_, i) => work.newId('s', i + 1)), BACK_TO_BACK_POOL_SIZE);
+    await pool.drain();
+    const idle = await pool.idleCost();
+    await pool.drain();
 
     const runvTraces: Timeline[] = [];
     const bareTraces: Timeline[] = [];
@@ -277,6 +288,8 @@ async function main(): Promise<void> {
     const runv = summarize(runvMs);
     const bare = summarize(bareMs);
     const pairRatios = summarize(runvMs.map((ms, i) => ms / bareMs[i]));
+    const warm = summarize(warmMs);
+    const warmRatios = summarize(warmMs.map((ms, i) => ms / bareMs[i]));
     const rss = median(probes.map((p) => p.rssBytes));
     // HOST.md: these machines' PID 1 reaps orphans ~1.5 s late, and libvirt's destroy waits for it.
     const reapWait = runvTraces.map((t) => (t['qemu process reaped'] ?? NaN) - (t['qemu process exited'] ?? NaN));
@@ -288,8 +301,12 @@ async function main(): Promise<void> {
         ['runv run /bin/true', seconds(runv.median), seconds(runv.min), seconds(runv.max)],
         ['bare qemu, same kernel+initrd, poweroff', seconds(bare.median), seconds(bare.min), seconds(bare.max)],
         ['ratio runv / bare (goal <= 1.15)', (runv.median / bare.median).toFixed(2), pairRatios.min.toFixed(2), pairRatios.max.toFixed(2)],
+        ['runv run /bin/true, VM from the warm pool', seconds(warm.median), seconds(warm.min), seconds(warm.max)],
+        ['ratio warm runv / bare (goal <= 1.15)', (warm.median / bare.median).toFixed(2), warmRatios.min.toFixed(2), warmRatios.max.toFixed(2)],
+        [`runv run back to back, pool of ${BACK_TO_BACK_POOL_SIZE} refilling (${stream.cold} of ${runs} found it empty)`, seconds(median(stream.ms)), seconds(Math.min(...stream.ms)), seconds(Math.max(...stream.ms))],
       ]),
-      '(ratio: of the medians; min/max: of the runs paired A B)',
+      '(ratio: of the medians; min/max: of the runs paired round by round)',
+      `a waiting pool VM: qemu RSS ${(idle.rssBytes / 2 ** 20).toFixed(0)} MiB, CPU ${idle.cpuPercent.toFixed(1)}% of one core while idle`,
       ...othersWarning(othersBusy),
       `initrd: ${formatMiB(image.manifest.sizes.initrd)} (with a disk: ${formatMiB(image.manifest.sizes.blockInitrd)})   vmlinux: ${formatMiB(image.manifest.sizes.vmlinux)}   ` +
         `qemu RSS after boot: ${(rss / 2 ** 20).toFixed(0)} MiB (median of ${MEMORY_RUNS}, min ${(Math.min(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)}, max ${(Math.max(...probes.map((p) => p.rssBytes)) / 2 ** 20).toFixed(0)})`,

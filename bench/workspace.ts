@@ -9,6 +9,7 @@ import { cliArgs, ContainerTracker, OciRuntime } from './oci-runtimes';
 import { liveChildren, sleep } from './processes';
 
 const CLI_TIMEOUT_MS = 60_000;
+const RUNV = path.resolve(__dirname, '..', 'bin', 'run.js');
 
 const virsh = (...args: string[]): string => execFileSync('virsh', ['-c', DEFAULT_LIBVIRT_URI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -19,6 +20,8 @@ const domainsStartingWith = (prefix: string): string[] =>
 export class Workspace implements ContainerTracker {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runv-bench-'));
   readonly root = path.join(this.dir, 'root');
+  /** The warm pool's runs use a root of their own (bench/pool.ts). */
+  readonly poolRoot = path.join(this.dir, 'pool-root');
   /** Unique to this bench run, so that its domains are told apart from anyone else's. */
   private readonly idPrefix = `bench-${process.pid.toString(36)}-`;
   private readonly ids: string[] = [];
@@ -70,6 +73,14 @@ export class Workspace implements ContainerTracker {
         virsh('destroy', domain);
       } catch (error) {
         process.stderr.write(`bench: cannot destroy ${domain}: ${(error as Error).message}\n`);
+      }
+    }
+    // The warm pool's VMs: waiting ones, and those of a warm run that was killed.
+    if (fs.existsSync(this.poolRoot)) {
+      try {
+        execFileSync(RUNV, ['pool', 'drain', '--root', this.poolRoot], { stdio: ['ignore', 'ignore', 'pipe'], timeout: CLI_TIMEOUT_MS });
+      } catch (error) {
+        process.stderr.write(`bench: cannot drain the warm pool: ${(error as Error).message}\n`);
       }
     }
     const config = defaultRuntimeConfig({ root: this.root });
