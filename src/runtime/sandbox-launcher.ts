@@ -140,7 +140,6 @@ export class SandboxLauncher {
     }
   }
 
-
   /**
    * Gives the container a booted VM of the warm pool when one of its shape waits: its rootfs and
    * bind sources are bound under the VM's share, and a filler boots the VM's successor. Undefined
