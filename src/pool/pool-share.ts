@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runTool } from '../image/run-tool';
-import { bindEntry, removeShareDir, unmountUnder } from '../storage/host-mounts';
+import { bindEntry, readdirIfThere, removeEntry, removeShareDir, unmountUnder } from '../storage/host-mounts';
 import { HostBind } from '../storage/storage-plan';
 import { POOL_MOUNTS_ENTRY, POOL_ROOTFS_ENTRY, PoolVmPaths } from './pool-layout';
 
@@ -49,21 +49,4 @@ export async function removeShare(paths: PoolVmPaths): Promise<void> {
   await removeShareDir(path.join(paths.store, POOL_MOUNTS_ENTRY));
   for (const entry of readdirIfThere(paths.stage)) removeEntry(path.join(paths.stage, entry));
   for (const dir of [path.join(paths.store, POOL_ROOTFS_ENTRY), paths.store, paths.share, paths.stage]) removeEntry(dir);
-}
-
-function removeEntry(file: string): void {
-  try {
-    if (fs.lstatSync(file).isDirectory()) fs.rmdirSync(file);
-    else fs.unlinkSync(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-}
-
-function readdirIfThere(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

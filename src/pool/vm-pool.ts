@@ -21,6 +21,7 @@ import { RuntimeConfig } from '../runtime/runtime-config';
 import { claimFile, claimHolder, newPoolMac, newPoolVmName, POOL_NICS, POOL_TAG, POOL_VM_NAME, PoolClaim, poolDir, PoolVmInfo, PoolVmPaths, poolVmPaths, shapeOf } from './pool-layout';
 import { FillerLock, isAlive, thisProcess } from './pool-lock';
 import { makeShare, removeShare } from './pool-share';
+import { readdirIfThere, removeEntry } from '../storage/host-mounts';
 import { poolDriver } from './pooled-container';
 
 export type PoolVmStatus = 'booting' | 'ready' | 'claimed' | 'dead';
@@ -140,7 +141,7 @@ export class VmPool {
     fs.rmSync(paths.agentSocket, { force: true });
     // What is left are the VM's own files (info, ready or claim, console log): never a directory.
     for (const entry of readdirIfThere(paths.dir)) fs.unlinkSync(path.join(paths.dir, entry));
-    removeDir(paths.dir);
+    removeEntry(paths.dir);
     this.log.debug('pool', `${paths.domain} removed`);
   }
 
@@ -281,14 +282,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-function removeDir(dir: string): void {
-  try {
-    fs.rmdirSync(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-}
-
 /** True if the file was there. */
 function removeFile(file: string): boolean {
   try {
@@ -304,13 +297,5 @@ function readJson<T>(file: string): T | undefined {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined;
-  }
-}
-
-function readdirIfThere(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
   }
 }

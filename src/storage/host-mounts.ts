@@ -28,11 +28,13 @@ export async function bindEntry(shareDir: string, bind: HostBind): Promise<void>
 export async function removeShareDir(shareDir: string): Promise<void> {
   if (!fs.existsSync(shareDir)) return;
   await unmountUnder(shareDir);
-  for (const entry of readdirIfThere(shareDir)) {
-    const file = path.join(shareDir, entry);
-    ifThere(() => (fs.lstatSync(file).isDirectory() ? fs.rmdirSync(file) : fs.unlinkSync(file)));
-  }
-  ifThere(() => fs.rmdirSync(shareDir));
+  for (const entry of readdirIfThere(shareDir)) removeEntry(path.join(shareDir, entry));
+  removeEntry(shareDir);
+}
+
+/** Removes a file, or a directory if empty: never recursively. One that is gone is no error. */
+export function removeEntry(file: string): void {
+  ifThere(() => (fs.lstatSync(file).isDirectory() ? fs.rmdirSync(file) : fs.unlinkSync(file)));
 }
 
 /**
@@ -48,7 +50,7 @@ export async function unmountUnder(dir: string, itself = false): Promise<void> {
   }
 }
 
-function readdirIfThere(dir: string): string[] {
+export function readdirIfThere(dir: string): string[] {
   let entries: string[] = [];
   ifThere(() => (entries = fs.readdirSync(dir)));
   return entries;
