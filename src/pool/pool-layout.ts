@@ -37,9 +37,6 @@ export interface PoolVmPaths {
   store: string;
   /** A private mount where a bind is made read-only before it moves under `share`. */
   stage: string;
-  /** Entries of `share` (pool-share.ts). */
-  rootfs: string;
-  mounts: string;
   /** Its taps' names start with it (IFNAMSIZ: 15 bytes with the index). */
   tapPrefix: string;
   consoleLog: string;
@@ -52,7 +49,6 @@ export interface PoolVmPaths {
 
 /** What a pool VM records about itself when it boots. */
 export interface PoolVmInfo {
-  domain: string;
   /** The domain's shape (shapeOf): a container whose domain would have the same one may take it. */
   shape: string;
   /** The process booting it: a VM without `ready` whose filler died will never be ready. */
@@ -119,16 +115,13 @@ export const POOL_VM_NAME = /^pool-[0-9a-f]{12}$/;
 export function poolVmPaths(config: Pick<RuntimeConfig, 'root' | 'socketDir'>, name: string): PoolVmPaths {
   if (!POOL_VM_NAME.test(name)) throw new RunvError('invalid-argument', `${JSON.stringify(name)} is not a pool VM's name`);
   const dir = path.join(poolDir(config.root), name);
-  const share = path.join(dir, 'share');
   return {
     name,
     domain: `${POOL_DOMAIN_PREFIX}${name}`,
     dir,
-    share,
+    share: path.join(dir, 'share'),
     store: path.join(dir, 'store'),
     stage: path.join(dir, 'stage'),
-    rootfs: path.join(share, POOL_ROOTFS_ENTRY),
-    mounts: path.join(share, POOL_MOUNTS_ENTRY),
     tapPrefix: `rp${name.slice('pool-'.length, 'pool-'.length + 10)}t`,
     consoleLog: path.join(dir, 'console.log'),
     agentSocket: path.join(config.socketDir, `${name}.agent`),

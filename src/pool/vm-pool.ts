@@ -206,7 +206,7 @@ export class VmPool {
     try {
       const nics = Array.from({ length: POOL_NICS }, (_, i) => ({ tap: `${paths.tapPrefix}${i}`, mac: newPoolMac() }));
       const { model, template, templateFile } = await this.domain(paths, nics);
-      const info: PoolVmInfo = { domain: paths.domain, shape: shapeOf(model, template), filler: thisProcess(), nics, created: new Date().toISOString() };
+      const info: PoolVmInfo = { shape: shapeOf(model, template), filler: thisProcess(), nics, created: new Date().toISOString() };
       const making = `${paths.dir}.new`;
       fs.mkdirSync(making, { mode: 0o700 });
       fs.writeFileSync(path.join(making, path.basename(paths.info)), JSON.stringify(info));

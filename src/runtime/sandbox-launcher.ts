@@ -34,8 +34,6 @@ export interface RunningSandbox {
   readonly domain: string;
   /** Where the VM's console is logged. */
   readonly consoleLog: string;
-  /** The pool VM's name (src/pool), when the container took one instead of booting its own. */
-  readonly pooledVm?: string;
   /** Powers the VM off (cleanly if the guest answers) and removes every file made for it. */
   teardown(): Promise<void>;
 }
@@ -169,7 +167,7 @@ export class SandboxLauncher {
       const agent = await awaitGuest(AgentClient.connect(paths.agentSocket), watch, (a) => cleanup.push('close agent channel', () => a.close()));
       for (const link of network.links) await agent.addInterface(link);
       const teardown = (): Promise<void> => shutDown(this.hypervisor, agent, paths.domain, cleanup, this.log);
-      return { agent, container: pooledContainer(cold.storage.container), domain: paths.domain, consoleLog: paths.consoleLog, pooledVm: paths.name, teardown };
+      return { agent, container: pooledContainer(cold.storage.container), domain: paths.domain, consoleLog: paths.consoleLog, teardown };
     } catch (error) {
       await cleanup.run();
       options.onPooledVm?.(undefined);
