@@ -7,13 +7,13 @@ import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
 import { sandboxPaths } from '../../src/runtime/sandbox-paths';
 import { OciHook } from '../../src/oci/spec';
 import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
+import { assertOneLineError, RUNV } from '../support/runv-cli';
 
 /**
  * The runc-style lifecycle for real: the built CLI, its detached shim, a real libvirtd and QEMU.
  * The shim is waited for the way conmon and containerd's shims wait for it: by a subreaper
  * (test/support/subreaper.py), which records the exit status of every process runv leaves.
  */
-const RUNV = path.join(__dirname, '../../bin/run.js');
 const SUBREAPER = path.join(__dirname, '../support/subreaper.py');
 const ROOT = '/run/runv-lc';
 
@@ -62,12 +62,6 @@ async function state(id: string): Promise<{ status: string; pid: number; bundle:
   const result = await runv(['state', id]);
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout);
-}
-
-function assertOneLineError(result: Result, pattern: RegExp): void {
-  assert.notEqual(result.status, 0);
-  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-  assert.match(result.stderr, pattern);
 }
 
 function runvDomains(): string[] {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +8,7 @@ import { defaultRuntimeConfig } from '../../src/runtime/runtime-config';
 import { sandboxPaths } from '../../src/runtime/sandbox-paths';
 import { mountPointsUnder } from '../../src/storage/host-mounts';
 import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
+import { assertOneLineError, createWith, RUNV, runvWith } from '../support/runv-cli';
 
 /**
  * The three storage drivers for real (built CLI, libvirtd, QEMU under TCG), one test body each:
@@ -15,42 +16,14 @@ import { busyboxRootfs, makeBundle, Spec } from '../support/busybox-bundle';
  * maskedPaths/readonlyPaths, bad input, and that nothing is left behind (domain, state, share
  * directory, host mount, virtiofsd). Its own --root, images dir and `st-` ids.
  */
-const RUNV = path.join(__dirname, '../../bin/run.js');
 const ROOT = '/run/runv-st';
 const IMAGES = '/var/lib/runv/images-st';
 const DRIVERS: StorageDriverName[] = ['9p', 'virtiofs', 'block'];
 const config = defaultRuntimeConfig({ root: ROOT });
 const GIB = 2 ** 30;
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runv(args: string[]): Promise<Result> {
-  const child = spawn(RUNV, ['--root', ROOT, '--images-dir', IMAGES, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (d) => out.push(d));
-  child.stderr.on('data', (d) => err.push(d));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() })));
-}
-
-/** `runv create` leaves a shim holding its stdio: wait for create's exit, not for its pipes to close. */
-function create(args: string[]): Promise<Result> {
-  const errors = path.join(work, `create-${Date.now()}.err`);
-  const fd = fs.openSync(errors, 'w');
-  const child = spawn(RUNV, ['--root', ROOT, '--images-dir', IMAGES, 'create', ...args], { stdio: ['ignore', 'ignore', fd] });
-  fs.closeSync(fd);
-  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout: '', stderr: fs.readFileSync(errors, 'utf8') })));
-}
-
-function assertOneLineError(result: Result, pattern: RegExp): void {
-  assert.notEqual(result.status, 0, `expected a failure, got: ${result.stdout}`);
-  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-  assert.match(result.stderr, pattern);
-}
+const runv = runvWith(['--root', ROOT, '--images-dir', IMAGES]);
+const create = createWith(['--root', ROOT, '--images-dir', IMAGES]);
 
 const usedIds = new Set<string>();
 
